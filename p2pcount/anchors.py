@@ -1,0 +1,143 @@
+"""Anchor points and decoding of P2PNet's prediction maps.
+
+Shapes follow the specification (``shared/seeds``): for an input of H × W pixels and
+stride S the prediction grid is h × w = H/S × W/S cells; each cell holds N anchors.
+
+* anchors: (2, N, h, w), slice 0 holds x and slice 1 holds y, in pixels of the input
+  image, origin at its top-left corner. Cell (i, j) (row i, column j) is centred at
+  ``((j + 0.5) S, (i + 0.5) S)``; for N = 4 its anchors sit at ``centre ± S/4`` in the
+  order (−,−), (+,−), (−,+), (+,+) for (x, y), x varying fastest.
+* regression output: (B, 2N, h, w), the N x-offsets first, then the N y-offsets.
+* classification output: (B, N, h, w), one logit per anchor.
+* points = anchors + offset_scale × offsets viewed as (B, 2, N, h, w).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+def anchor_offsets(num_anchors: int, stride: int) -> tuple[list[float], list[float]]:
+    """Per-anchor (dx, dy) from the cell centre in pixels, x varying fastest.
+
+    N = k² anchors sit on a k × k lattice spread evenly over the cell: for N = 4 and
+    S = 8 that is dx, dy ∈ {−2, +2}, giving (−2,−2), (+2,−2), (−2,+2), (+2,+2).
+    """
+    k = math.isqrt(num_anchors)
+    if k * k != num_anchors or k == 0:
+        raise ValueError(f"num_anchors must be a positive perfect square, not {num_anchors}")
+    steps = [((m + 0.5) / k - 0.5) * stride for m in range(k)]
+    dx = [steps[m % k] for m in range(num_anchors)]
+    dy = [steps[m // k] for m in range(num_anchors)]
+    return dx, dy
+
+
+def make_anchors(
+    height: int,
+    width: int,
+    stride: int = 8,
+    num_anchors: int = 4,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Anchor points of an H × W input as a (2, N, H//S, W//S) tensor of pixel coordinates.
+
+    Slice 0 holds x (from the column index j), slice 1 holds y (from the row index i).
+    """
+    grid_h, grid_w = height // stride, width // stride
+    ys = (torch.arange(grid_h, device=device, dtype=dtype) + 0.5) * stride
+    xs = (torch.arange(grid_w, device=device, dtype=dtype) + 0.5) * stride
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
+    dx, dy = anchor_offsets(num_anchors, stride)
+    dx_t = torch.tensor(dx, device=device, dtype=dtype).view(num_anchors, 1, 1)
+    dy_t = torch.tensor(dy, device=device, dtype=dtype).view(num_anchors, 1, 1)
+    return torch.stack([grid_x + dx_t, grid_y + dy_t], dim=0)  # (2, N, h, w)
+
+
+class AnchorCache:
+    """Anchors memoized per (grid height, grid width, device, dtype).
+
+    Shell loops and folders of same-sized frames ask for the same grid again and again;
+    building it once per shape keeps decoding free of repeated allocations.
+    """
+
+    def __init__(self, stride: int = 8, num_anchors: int = 4) -> None:
+        self.stride = stride
+        self.num_anchors = num_anchors
+        self._cache: dict[tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def get(
+        self, grid_h: int, grid_w: int, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """(2, N, grid_h, grid_w) anchors in pixels for a grid of grid_h × grid_w cells."""
+        key = (grid_h, grid_w, torch.device(device), dtype)
+        anchors = self._cache.get(key)
+        if anchors is None:
+            anchors = make_anchors(
+                grid_h * self.stride,
+                grid_w * self.stride,
+                self.stride,
+                self.num_anchors,
+                device=device,
+                dtype=dtype,
+            )
+            self._cache[key] = anchors
+        return anchors
+
+
+@dataclass
+class Decoded:
+    """Dense candidates of a batch.
+
+    Attributes:
+        points: (B, 2, N, h, w) candidate head positions in pixels, slice 0 x, slice 1 y.
+        scores: (B, N, h, w) probabilities in [0, 1] that each candidate is a person.
+    """
+
+    points: torch.Tensor
+    scores: torch.Tensor
+
+
+def decode(
+    offsets: torch.Tensor, logits: torch.Tensor, anchors: torch.Tensor, offset_scale: float
+) -> Decoded:
+    """Turn raw head outputs into candidate points and probabilities.
+
+    Args:
+        offsets: (B, 2N, h, w) regression output, N x-offsets then N y-offsets.
+        logits: (B, N, h, w) classification output, one logit per anchor.
+        anchors: (2, N, h, w) anchor points in pixels (see :func:`make_anchors`).
+        offset_scale: pixels per unit of regression output.
+    """
+    batch, two_n, grid_h, grid_w = offsets.shape
+    points = anchors + offset_scale * offsets.view(batch, 2, two_n // 2, grid_h, grid_w)
+    return Decoded(points=points, scores=torch.sigmoid(logits))
+
+
+def valid_anchor_mask(anchors: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, h, w) bool: True where the anchor lies inside an H × W image (not in padding)."""
+    return (anchors[0] < width) & (anchors[1] < height)
+
+
+def hard_count(
+    scores: torch.Tensor, threshold: float, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B,) number of candidates whose score is strictly above ``threshold``.
+
+    ``scores`` is (B, N, h, w); ``mask`` (N, h, w) keeps only candidates inside the image.
+    """
+    keep = scores > threshold
+    if mask is not None:
+        keep = keep & mask
+    return keep.flatten(1).sum(dim=1)
+
+
+def soft_count(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) sum of the probabilities of all candidates (inside the image if ``mask``)."""
+    if mask is not None:
+        scores = scores * mask
+    return scores.flatten(1).sum(dim=1)

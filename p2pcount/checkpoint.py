@@ -1,0 +1,198 @@
+"""Saving and loading P2PNet weights, without executing pickles.
+
+* ``.safetensors`` files written by p2pcount carry their :class:`ModelConfig` as JSON in
+  the metadata (key ``"p2pcount.config"``), like timm's pretrained configs;
+* PyTorch ``.pth``/``.pt`` files are read with ``torch.load(weights_only=True)``: a plain
+  state dict, one under a ``"model"`` key, in p2pcount's layout or the original P2PNet
+  release's (converted on load, see :mod:`p2pcount.original`).
+
+Every failure is a :class:`WeightsError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from p2pcount.config import ModelConfig
+from p2pcount.errors import ConfigError, WeightsError
+from p2pcount.model import P2PNet
+from p2pcount.original import convert_original, is_original_state_dict
+
+CONFIG_KEY = "p2pcount.config"
+FORMAT_KEY = "format"
+FORMAT_VALUE = "p2pcount"
+_SHOWN_KEYS = 3
+
+
+@dataclass
+class LoadedWeights:
+    """A checkpoint read from disk: its config, tensors and where they came from."""
+
+    config: ModelConfig
+    state: dict[str, torch.Tensor]
+    source: str
+    origin: str  # "p2pcount safetensors", "p2pcount state dict" or "original P2PNet release"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def save_weights(
+    path: str | Path,
+    model: P2PNet,
+    metadata: Mapping[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``model``'s weights and config to a ``.safetensors`` file, atomically.
+
+    ``dtype`` (e.g. ``torch.float16``) converts floating-point tensors; ``metadata`` adds
+    string entries (origin, training data …) beside the config.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {}
+    for key, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu()
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        state[key] = tensor.contiguous()
+    meta = {FORMAT_KEY: FORMAT_VALUE, CONFIG_KEY: model.config.to_json(), **(metadata or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_weights(path: str | Path) -> LoadedWeights:
+    """Read a weights file into a config and a p2pcount-layout state dict."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: no such file")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory, not a weights file")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        return _read_torch(path)
+    return _read_safetensors(path)
+
+
+def _read_safetensors(path: Path) -> LoadedWeights:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(
+            f"{path}: not a safetensors or PyTorch checkpoint, or truncated ({reason})"
+        ) from None
+    if CONFIG_KEY in metadata:
+        try:
+            config = ModelConfig.from_json(metadata[CONFIG_KEY])
+        except ConfigError as exc:
+            raise WeightsError(f"{path}: {exc}") from None
+    else:
+        config = infer_config(state, str(path))
+    return LoadedWeights(config, state, str(path), "p2pcount safetensors", metadata)
+
+
+def _read_torch(path: Path) -> LoadedWeights:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for bad pickles and zips
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{path}: cannot read PyTorch checkpoint ({reason[:200]})") from None
+    if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
+        obj = obj["model"]
+    if not isinstance(obj, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        raise WeightsError(f"{path}: not a state dict (expected a dict of tensors)")
+    state = {k.removeprefix("module."): v for k, v in obj.items()}
+    if is_original_state_dict(state):
+        config, converted = convert_original(state, str(path))
+        return LoadedWeights(config, converted, str(path), "original P2PNet release")
+    return LoadedWeights(infer_config(state, str(path)), state, str(path), "p2pcount state dict")
+
+
+def infer_config(state: Mapping[str, torch.Tensor], source: str) -> ModelConfig:
+    """Config of a p2pcount-layout state dict without metadata (offset scale: default)."""
+    weight = state.get("classification.output.weight")
+    if weight is None:
+        raise WeightsError(f"{source}: not a P2PNet checkpoint (no classification.output.weight)")
+    backbone = "vgg16_bn" if any(k.endswith("running_mean") for k in state) else "vgg16"
+    try:
+        return ModelConfig(backbone=backbone, num_anchors=int(weight.shape[0]))
+    except ConfigError as exc:
+        raise WeightsError(f"{source}: {exc}") from None
+
+
+def check_state(model: P2PNet, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`WeightsError` unless ``state`` has exactly ``model``'s keys and shapes."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys ({', '.join(missing[:_SHOWN_KEYS])}…)")
+    if unexpected:
+        problems.append(
+            f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:_SHOWN_KEYS])}…)"
+        )
+    if problems:
+        raise WeightsError(f"{source}: wrong architecture: {'; '.join(problems)}")
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise WeightsError(
+                f"{source}: wrong architecture: {key} has shape {tuple(state[key].shape)}, "
+                f"expected {tuple(tensor.shape)}"
+            )
+
+
+def build_model(loaded: LoadedWeights) -> P2PNet:
+    """A P2PNet in eval mode holding ``loaded``'s tensors (float32, on the CPU).
+
+    The network is built on the meta device and the tensors assigned, so no time is
+    spent on a random initialization that would be overwritten.
+    """
+    with torch.device("meta"):
+        model = P2PNet(loaded.config)
+    check_state(model, loaded.state, loaded.source)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+def load_model(path: str | Path) -> P2PNet:
+    """Read a weights file and build its model (see :func:`read_weights`)."""
+    return build_model(read_weights(path))
+
+
+def describe(loaded: LoadedWeights) -> dict[str, object]:
+    """Config, parameter count and origin of a checkpoint, for ``weights info``."""
+    params = sum(
+        v.numel() for k, v in loaded.state.items() if not k.endswith("num_batches_tracked")
+    )
+    extra = {k: v for k, v in loaded.metadata.items() if k not in (CONFIG_KEY, FORMAT_KEY)}
+    return {
+        "source": loaded.source,
+        "origin": loaded.origin,
+        "config": json.loads(loaded.config.to_json()),
+        "parameters": params,
+        "metadata": extra,
+    }

@@ -1,0 +1,30 @@
+"""The ``p2pcount`` command line: a thin layer over the Python API.
+
+Results go to stdout, messages to stderr. Exit codes: 0 success, 1 some inputs failed
+(each reported on stderr), 2 usage errors (bad option, no inputs, bad weights, no CUDA).
+Command modules import torch only inside their functions, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from p2pcount.cli import count as _count
+from p2pcount.cli import viz as _viz
+from p2pcount.cli import weights as _weights
+
+app = typer.Typer(
+    name="p2pcount",
+    help="Count and localize people in images with P2PNet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("count")(_count.count)
+app.command("viz")(_viz.viz)
+app.add_typer(_weights.app, name="weights")
+
+
+def main() -> None:
+    app(prog_name="p2pcount")

@@ -1,0 +1,98 @@
+"""What every command shares: reporting errors, loading the model, walking the inputs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import typer
+
+from p2pcount.errors import P2PCountError
+
+if TYPE_CHECKING:
+    from p2pcount.counter import Counter
+    from p2pcount.pipeline import Outcome
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+def message(text: str) -> None:
+    """A human message on stderr."""
+    typer.echo(text, err=True)
+
+
+def error(text: str) -> None:
+    """``p2pcount: error: TEXT`` on stderr."""
+    message(f"p2pcount: error: {text}")
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn library errors raised inside the block into one line and exit code 2."""
+    try:
+        yield
+    except P2PCountError as exc:
+        error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def load_counter(weights: str | None, device: str) -> Counter:
+    """The model named by ``--weights`` (or the default) on ``device``; exits 2 on failure."""
+    from p2pcount.cli.progress import download_progress
+    from p2pcount.counter import Counter
+    from p2pcount.registry import resolve_weights
+
+    with usage_errors():
+        path = resolve_weights(weights, notify=message, progress=download_progress)
+        return Counter.from_weights(path, device=device)
+
+
+def collect_paths(paths: list[str], recursive: bool) -> list[str]:
+    """Expand files, folders and ``-`` into image paths; exits 2 when there are none."""
+    from p2pcount.images import expand_inputs
+
+    stdin = sys.stdin if "-" in paths else ()
+    found = list(expand_inputs(paths, stdin, recursive))
+    if not found:
+        error("no input images (give files, folders, or - to read paths from stdin)")
+        raise typer.Exit(EXIT_USAGE)
+    return found
+
+
+def run_inputs(
+    counter: Counter,
+    paths: list[str],
+    threshold: float,
+    batch_size: int,
+    max_pixels: int,
+    keep_images: bool = False,
+) -> Iterator[Outcome]:
+    """Counted outcomes in input order; unreadable inputs are reported and skipped.
+
+    Shows a progress bar on stderr when it is a terminal and there is more than one image.
+    """
+    from p2pcount.cli.progress import item_progress
+    from p2pcount.pipeline import count_paths
+
+    outcomes = count_paths(
+        counter,
+        paths,
+        threshold,
+        batch_size=batch_size,
+        keep_images=keep_images,
+        max_pixels=max_pixels,
+    )
+    with item_progress(len(paths)) as advance:
+        for outcome in outcomes:
+            advance()
+            if outcome.error is not None:
+                error(outcome.error)
+                continue
+            yield outcome
+
+
+def finish(done: int, total: int) -> None:
+    """Exit 0 when every input was processed, 1 when some failed (already reported)."""
+    raise typer.Exit(EXIT_OK if done == total else EXIT_PARTIAL)

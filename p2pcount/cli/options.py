@@ -1,0 +1,60 @@
+"""Options shared by several commands, defined once."""
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+
+class DeviceChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+Paths = Annotated[
+    list[str],
+    typer.Argument(
+        help="Image files, folders of images, or - to read paths from stdin (one per line).",
+        show_default=False,
+    ),
+]
+Weights = Annotated[
+    Optional[str],  # noqa: UP045 (typer needs Optional on Python 3.10)
+    typer.Option(
+        "--weights",
+        "-w",
+        envvar="P2PCOUNT_WEIGHTS",
+        help="Weights file (.safetensors, .pth) or model name (see `p2pcount weights list`). "
+        "Default: $P2PCOUNT_WEIGHTS, else the shtech-a model.",
+        show_default=False,
+    ),
+]
+Threshold = Annotated[
+    float,
+    typer.Option(
+        "--threshold", "-t", min=0.0, max=1.0, help="Probability above which a point counts."
+    ),
+]
+Device = Annotated[
+    DeviceChoice, typer.Option("--device", help="auto = CUDA if available, else CPU.")
+]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", "-b", min=1, help="Images of equal size per forward pass.")
+]
+Recursive = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Also take images from subfolders.")
+]
+MaxPixels = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels", min=1, help="Refuse images with more pixels than this (width × height)."
+    ),
+]

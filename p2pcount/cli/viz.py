@@ -1,0 +1,86 @@
+"""``p2pcount viz``: draw the detected heads over each image, as PNG files."""
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from p2pcount.cli import options as opt
+from p2pcount.cli.common import (
+    collect_paths,
+    error,
+    finish,
+    load_counter,
+    run_inputs,
+    usage_errors,
+)
+from p2pcount.config import DEFAULT_MAX_PIXELS
+
+
+def viz(
+    paths: opt.Paths,
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Folder for the <stem>_p2p.png files.")
+    ] = Path("."),
+    weights: opt.Weights = None,
+    threshold: opt.Threshold = 0.5,
+    radius: Annotated[
+        Optional[int],  # noqa: UP045 (typer needs Optional on Python 3.10)
+        typer.Option("--radius", min=1, help="Dot radius in pixels (default: scaled to image)."),
+    ] = None,
+    color: Annotated[str, typer.Option("--color", help="Dot colour: a name or #rrggbb.")] = "red",
+    heatmap: Annotated[
+        bool, typer.Option("--heatmap", help="Blend the per-cell probability map underneath.")
+    ] = False,
+    device: opt.Device = opt.DeviceChoice.auto,
+    batch_size: opt.BatchSize = 1,
+    recursive: opt.Recursive = False,
+    max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Write an overlay PNG per image: a dot per detected head and the count.
+
+    Prints the path of each file written on stdout.
+    """
+    from p2pcount.overlay_files import OverlayNamer, write_png_atomic
+    from p2pcount.render import parse_color, render_overlay
+
+    with usage_errors():
+        parse_color(color)
+        prepare_output_dir(output_dir)
+    inputs = collect_paths(paths, recursive)
+    counter = load_counter(weights, device.value)
+    namer = OverlayNamer(output_dir, inputs)
+    done = 0
+    for outcome in run_inputs(counter, inputs, threshold, batch_size, max_pixels, True):
+        target = namer.name_for(outcome.path)
+        overlay = render_overlay(
+            outcome.image,
+            outcome.result,
+            radius=radius,
+            color=color,
+            heatmap=heatmap,
+            stride=counter.config.stride,
+        )
+        try:
+            write_png_atomic(overlay, target)
+        except OSError as exc:
+            error(f"{target}: cannot write ({exc.strerror or exc})")
+            continue
+        typer.echo(str(target))
+        done += 1
+    finish(done, len(inputs))
+
+
+def prepare_output_dir(folder: Path) -> None:
+    """Create ``folder`` if missing; refuse one that is not a writable directory."""
+    from p2pcount.errors import ConfigError
+
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: output path exists and is not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{folder}: cannot create output directory ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{folder}: output directory is not writable")

@@ -1,0 +1,91 @@
+"""``p2pcount weights``: list, fetch, import and inspect model weights."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from p2pcount.cli.common import message, usage_errors
+
+app = typer.Typer(
+    help="List, download, convert and inspect model weights.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.command("list")
+def list_models() -> None:
+    """Show the named models, where they come from and whether each is present locally."""
+    from p2pcount.registry import REGISTRY, is_present, model_path
+
+    for entry in REGISTRY.values():
+        state = "present" if is_present(entry) else "not downloaded"
+        typer.echo(f"{entry.name}\t{state}\t{model_path(entry)}")
+        message(f"  {entry.description}")
+        message(f"  accuracy: {entry.accuracy}")
+        message(f"  licence: {entry.licence}")
+        if entry.url:
+            message(f"  source: {entry.url}")
+
+
+@app.command("fetch")
+def fetch(name: Annotated[str, typer.Argument(help="Model name (see `weights list`).")]) -> None:
+    """Download, verify and cache a named model ahead of time; prints its path."""
+    from p2pcount.cli.progress import download_progress
+    from p2pcount.errors import WeightsError
+    from p2pcount.registry import REGISTRY
+    from p2pcount.registry import fetch as fetch_model
+
+    with usage_errors():
+        entry = REGISTRY.get(name)
+        if entry is None:
+            raise WeightsError(f"{name}: unknown model (known: {', '.join(sorted(REGISTRY))})")
+        path = fetch_model(entry, notify=message, progress=download_progress)
+    typer.echo(str(path))
+
+
+@app.command("import")
+def import_weights(
+    source: Annotated[Path, typer.Argument(help="A .pth/.pt/.safetensors checkpoint.")],
+    dest: Annotated[Path, typer.Argument(help="Where to write the .safetensors file.")],
+    half: Annotated[bool, typer.Option("--half", help="Store float16 tensors.")] = False,
+) -> None:
+    """Convert a checkpoint (e.g. the original release's SHTechA.pth) to p2pcount's format."""
+    from p2pcount.checkpoint import build_model, read_weights, save_weights
+    from p2pcount.errors import ConfigError
+
+    with usage_errors():
+        if dest.suffix != ".safetensors":
+            raise ConfigError(f"{dest}: the destination must end in .safetensors")
+        if dest.exists() and dest.resolve() == source.resolve():
+            raise ConfigError(f"{dest}: refusing to overwrite the source checkpoint")
+        loaded = read_weights(source)
+        model = build_model(loaded)
+        import torch
+
+        meta = {"origin": loaded.origin, "imported_from": source.name}
+        save_weights(dest, model, metadata=meta, dtype=torch.float16 if half else None)
+    typer.echo(str(dest))
+
+
+@app.command("info")
+def info(
+    spec: Annotated[str, typer.Argument(help="A weights file or a model name.")],
+) -> None:
+    """Print a checkpoint's config, parameter count and origin as JSON."""
+    from p2pcount.checkpoint import describe, read_weights
+    from p2pcount.errors import WeightsError
+    from p2pcount.registry import REGISTRY, is_present, model_path
+
+    with usage_errors():
+        if not Path(spec).exists() and spec in REGISTRY:
+            entry = REGISTRY[spec]
+            if not is_present(entry) or not model_path(entry).is_file():
+                raise WeightsError(
+                    f"{spec}: not downloaded yet; run `p2pcount weights fetch {spec}`"
+                )
+            spec = str(model_path(entry))
+        details = describe(read_weights(spec))
+    typer.echo(json.dumps(details, indent=2))

@@ -1,0 +1,34 @@
+"""Choosing the torch device a model runs on."""
+
+from __future__ import annotations
+
+import torch
+
+from p2pcount.errors import ConfigError
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA if available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` as given.
+
+    Raises :class:`ConfigError` for an unknown name or a CUDA device that is not there.
+    """
+    if isinstance(name, torch.device):
+        device = name
+    elif name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"unknown device {name!r} (use auto, cpu or cuda)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("CUDA was requested but is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"{device} was requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif device.type != "cpu":
+        raise ConfigError(f"unsupported device {name!r} (use auto, cpu or cuda)")
+    return device

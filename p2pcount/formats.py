@@ -1,0 +1,89 @@
+"""Writing count results to stdout: text, json, jsonl or csv.
+
+Writers stream: each result is written as soon as it is known, so a long folder shows
+progress in a pipe and a crash loses nothing already printed. ``json`` is written as one
+document whose ``"images"`` list is filled in as results arrive. No torch here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from p2pcount.counter import CountResult
+
+FORMATS = ("text", "json", "jsonl", "csv")
+CSV_FIELDS = ("path", "width", "height", "count", "soft_count")
+
+
+def result_record(result: CountResult, path: str, with_points: bool) -> dict[str, Any]:
+    """The JSON object of one image: path, size, counts and (optionally) points."""
+    record: dict[str, Any] = {
+        "path": path,
+        "width": result.width,
+        "height": result.height,
+        "count": result.count,
+        "soft_count": round(result.soft_count, 3),
+    }
+    if with_points:
+        record["points"] = [
+            [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+            for (x, y), s in zip(result.points, result.scores, strict=True)
+        ]
+    return record
+
+
+class ResultWriter:
+    """Writes results in one of :data:`FORMATS` to ``stream``; call :meth:`close` at the end.
+
+    Args:
+        stream: where to write (stdout).
+        fmt: ``text`` (``COUNT<TAB>PATH``), ``json``, ``jsonl`` or ``csv``.
+        soft: in ``text``, print the soft count with one decimal instead of the hard count.
+        with_points: include points ``[x, y, score]`` in ``json``/``jsonl``.
+        header: top-level fields of the ``json`` document (weights, threshold …).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        fmt: str = "text",
+        *,
+        soft: bool = False,
+        with_points: bool = False,
+        header: dict[str, Any] | None = None,
+    ) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}")
+        self.stream, self.fmt, self.soft, self.with_points = stream, fmt, soft, with_points
+        self._written = 0
+        if fmt == "csv":
+            self._csv = csv.writer(stream, lineterminator="\n")
+            self._csv.writerow(CSV_FIELDS)
+        elif fmt == "json":
+            head = json.dumps(header or {})[1:-1]
+            stream.write("{" + (head + ", " if head else "") + '"images": [')
+        self.stream.flush()
+
+    def write(self, result: CountResult, path: str) -> None:
+        if self.fmt == "text":
+            value = f"{result.soft_count:.1f}" if self.soft else str(result.count)
+            self.stream.write(f"{value}\t{path}\n")
+        elif self.fmt == "csv":
+            record = result_record(result, path, False)
+            self._csv.writerow([record[name] for name in CSV_FIELDS])
+        else:
+            text = json.dumps(result_record(result, path, self.with_points))
+            if self.fmt == "jsonl":
+                self.stream.write(text + "\n")
+            else:
+                self.stream.write(("," if self._written else "") + "\n  " + text)
+        self._written += 1
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write(("\n" if self._written else "") + "]}\n")
+            self.stream.flush()

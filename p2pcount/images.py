@@ -1,0 +1,117 @@
+"""Reading images: any format and mode Pillow reads, EXIF-rotated, as 8-bit RGB.
+
+Also expands the command line's inputs (files, folders, ``-`` for stdin) into image paths.
+This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from p2pcount.config import DEFAULT_MAX_PIXELS
+from p2pcount.errors import ImageError
+
+#: File suffixes taken from folders (a file named explicitly is tried whatever its suffix).
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm",
+     ".pgm", ".pbm", ".pnm", ".jp2", ".j2k", ".tga", ".ico", ".dib", ".pcx", ".sgi"}
+)  # fmt: skip
+
+#: Pillow's decompression-bomb check is switched off on import of this module: the
+#: explicit ``max_pixels`` limit (``--max-pixels``) replaces it.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def _natural_key(path: Path) -> list[object]:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def list_folder(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files of ``folder`` (by suffix), naturally sorted; subfolders if ``recursive``."""
+    pattern = folder.rglob("*") if recursive else folder.iterdir()
+    found = [p for p in pattern if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(found, key=lambda p: ([q.lower() for q in p.parent.parts], _natural_key(p)))
+
+
+def expand_inputs(
+    inputs: Iterable[str], stdin_lines: Iterable[str] = (), recursive: bool = False
+) -> Iterator[str]:
+    """Yield image paths from command-line inputs, in order.
+
+    A file is yielded as given (a bad one fails later, with its name); a folder yields
+    its images; ``-`` yields the non-blank lines of ``stdin_lines``. A missing path is
+    yielded too, so that it is reported as an error in its place.
+    """
+    for item in inputs:
+        if item == "-":
+            for line in stdin_lines:
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield line
+        elif Path(item).is_dir():
+            yield from (str(p) for p in list_folder(Path(item), recursive))
+        else:
+            yield item
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode → 8-bit RGB.
+
+    Transparent images are composited over white; 16- and 32-bit greyscale and float
+    images are scaled from their full range (not clipped) to 0–255.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16"):
+            low, high = 0.0, 65535.0
+        else:
+            finite = values[np.isfinite(values)]
+            low, high = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
+        scaled = (np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12) * 255.0
+        grey = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+        return grey.convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Read an image file as 8-bit RGB with its EXIF orientation applied.
+
+    GIFs and other multi-frame files give their first frame. Raises :class:`ImageError`
+    naming the file for a missing, unreadable, corrupt or over-large (> ``max_pixels``)
+    image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory")
+    try:
+        with Image.open(path) as opened:
+            width, height = opened.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageError(
+                    f"{path}: {width}x{height} is {width * height:,} pixels, over the "
+                    f"--max-pixels limit of {max_pixels:,}"
+                )
+            opened.load()
+            image = ImageOps.exif_transpose(opened)  # a copy, valid after the file closes
+            return to_rgb(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path}: corrupt or truncated image ({exc})") from None

@@ -1,0 +1,180 @@
+"""Named models: where their weights come from, and the local cache that holds them.
+
+A name (``shtech-a``) resolves to a ``.safetensors`` file in the cache, fetched on first
+use: the original file is downloaded, verified against its git blob id (so no server has
+to be trusted), converted to p2pcount's format and cached. The cache lives under
+``$P2PCOUNT_HOME`` (default ``~/.cache/p2pcount``):
+
+* ``downloads/<file>`` — the verified original file, exactly as published;
+* ``models/<name>.safetensors`` — the converted weights that p2pcount loads.
+
+Bundled models ship in the repository's ``weights/`` folder and need no download.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from p2pcount.download import Expected, download, git_blob_sha1
+from p2pcount.errors import DownloadError, WeightsError
+
+#: The model used when neither ``--weights`` nor ``P2PCOUNT_WEIGHTS`` names one.
+DEFAULT_MODEL = "shtech-a"
+
+#: The repository's ``weights/`` folder (bundled models).
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A named model.
+
+    Attributes:
+        name: what users type after ``--weights``.
+        description: one line about the model.
+        backbone: ``vgg16`` or ``vgg16_bn``.
+        licence: the terms under which the weights may be used.
+        accuracy: reported figures, as published.
+        url: download address of the original file (None for bundled models).
+        filename: name of the downloaded file.
+        expected: its size and hash.
+        bundled: file name under ``weights/`` for models shipped with p2pcount.
+    """
+
+    name: str
+    description: str
+    backbone: str
+    licence: str
+    accuracy: str
+    url: str | None = None
+    filename: str | None = None
+    expected: Expected | None = None
+    bundled: str | None = None
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    "shtech-a": ModelEntry(
+        name="shtech-a",
+        description="the original P2PNet release's model, trained on ShanghaiTech part A",
+        backbone="vgg16_bn",
+        licence=(
+            "the original P2PNet release (TencentYoutuResearch/CrowdCounting-P2PNet): "
+            "redistribution and use for academic research only, with its copyright notice"
+        ),
+        accuracy="ShanghaiTech A: MAE 51.96 (checkpoint), paper 52.74 / MSE 85.06",
+        url="https://github.com/TencentYoutuResearch/CrowdCounting-P2PNet/raw/main/weights/SHTechA.pth",
+        filename="SHTechA.pth",
+        expected=Expected(size=None, git_blob_sha1="e22d01a7e29cbb6db61af5211b8b1a00cdcf7e71"),
+    ),
+}
+
+Notify = Callable[[str], None]
+ProgressFactory = Callable[[str], Callable[[int, int], None]]
+
+
+def home() -> Path:
+    """The cache root: ``$P2PCOUNT_HOME`` or ``~/.cache/p2pcount``."""
+    root = os.environ.get("P2PCOUNT_HOME")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "p2pcount"
+
+
+def model_path(entry: ModelEntry) -> Path:
+    """Where the weights p2pcount loads for ``entry`` live (bundled file or cache)."""
+    if entry.bundled:
+        return BUNDLED_DIR / entry.bundled
+    return home() / "models" / f"{entry.name}.safetensors"
+
+
+def download_path(entry: ModelEntry) -> Path:
+    """Where the original file of ``entry`` is kept once downloaded and verified."""
+    return home() / "downloads" / (entry.filename or entry.name)
+
+
+def is_present(entry: ModelEntry) -> bool:
+    return model_path(entry).is_file() or (not entry.bundled and download_path(entry).is_file())
+
+
+def resolve_weights(
+    spec: str | None,
+    *,
+    notify: Notify | None = None,
+    progress: ProgressFactory | None = None,
+) -> Path:
+    """A weights file for ``spec``: an existing path, a registry name, or None (the default).
+
+    A registry model not yet cached is fetched (see :func:`fetch`). Raises
+    :class:`WeightsError` for an unknown name or missing file, :class:`DownloadError` when
+    a download fails.
+    """
+    if spec is None:
+        spec = DEFAULT_MODEL
+    if Path(spec).exists():
+        return Path(spec)
+    entry = REGISTRY.get(spec)
+    if entry is None:
+        looks_like_path = any(c in spec for c in "/\\.") or spec.endswith(("pth", "pt"))
+        if looks_like_path:
+            raise WeightsError(f"{spec}: no such file")
+        raise WeightsError(f"{spec}: unknown model (known: {', '.join(sorted(REGISTRY))})")
+    return fetch(entry, notify=notify, progress=progress)
+
+
+def fetch(
+    entry: ModelEntry, *, notify: Notify | None = None, progress: ProgressFactory | None = None
+) -> Path:
+    """Make ``entry``'s weights present in the cache and return their path.
+
+    The original file is downloaded (unless already in ``downloads/``), verified,
+    converted to safetensors and cached; ``notify`` receives the licence text once, when
+    it is downloaded.
+    """
+    target = model_path(entry)
+    if target.is_file():
+        return target
+    if entry.bundled:
+        raise WeightsError(f"{target}: bundled model {entry.name!r} is missing from this install")
+    assert entry.url and entry.expected  # registry entries without bundled have both
+    original = download_path(entry)
+    if not original.is_file():
+        if notify:
+            notify(f"downloading {entry.name} (about 86 MB) from {entry.url}")
+            notify(f"licence of {entry.name}: {entry.licence}")
+        try:
+            download(
+                entry.url,
+                original,
+                entry.expected,
+                progress=progress(entry.name) if progress else None,
+            )
+        except DownloadError as exc:
+            raise DownloadError(
+                f"model {entry.name!r}: download failed: {exc}. Either pass --weights PATH, "
+                f"or put {entry.filename} (from {entry.url}) at {original}"
+            ) from None
+    else:
+        _verify_local(entry, original)
+    return convert_to_cache(entry, original)
+
+
+def _verify_local(entry: ModelEntry, path: Path) -> None:
+    expected = entry.expected
+    if expected is None or expected.git_blob_sha1 is None:
+        return
+    actual = git_blob_sha1(path)
+    if actual != expected.git_blob_sha1:
+        raise WeightsError(
+            f"{path}: git blob id {actual} does not match {entry.name}'s "
+            f"{expected.git_blob_sha1}; delete the file or pass --weights PATH"
+        )
+
+
+def convert_to_cache(entry: ModelEntry, original: Path) -> Path:
+    """Convert a verified original file to safetensors at :func:`model_path`."""
+    from p2pcount.checkpoint import build_model, read_weights, save_weights
+
+    model = build_model(read_weights(original))
+    meta = {"name": entry.name, "origin": entry.url or "", "licence": entry.licence}
+    return save_weights(model_path(entry), model, metadata=meta)
