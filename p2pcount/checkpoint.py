@@ -82,11 +82,18 @@ def read_weights(path: str | Path) -> LoadedWeights:
         raise WeightsError(f"{path}: no such file")
     if path.is_dir():
         raise WeightsError(f"{path}: is a directory, not a weights file")
+    if _looks_like_safetensors(path):
+        return _read_safetensors(path)
+    return _read_torch(path)
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    """A safetensors file opens with its header's length (u64, little-endian) and ``{``."""
     with open(path, "rb") as handle:
-        head = handle.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        return _read_torch(path)
-    return _read_safetensors(path)
+        head = handle.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return int.from_bytes(head[:8], "little") < path.stat().st_size
 
 
 def _read_safetensors(path: Path) -> LoadedWeights:
@@ -98,9 +105,7 @@ def _read_safetensors(path: Path) -> LoadedWeights:
             state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(
-            f"{path}: not a safetensors or PyTorch checkpoint, or truncated ({reason})"
-        ) from None
+        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({reason})") from None
     if CONFIG_KEY in metadata:
         try:
             config = ModelConfig.from_json(metadata[CONFIG_KEY])
@@ -116,7 +121,9 @@ def _read_torch(path: Path) -> LoadedWeights:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad pickles and zips
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: cannot read PyTorch checkpoint ({reason[:200]})") from None
+        raise WeightsError(
+            f"{path}: not a safetensors or PyTorch checkpoint, or truncated ({reason[:200]})"
+        ) from None
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(

@@ -75,6 +75,7 @@ class _Crowd:
         aspect: (N,) float64 head half-width / half-height.
         pose: (N,) int64, one of ``_FRONT``, ``_BACK``, ``_TOP``.
         hair_cover: (N,) float64 fraction of a front face's height covered by hair.
+        build: (N,) float64 shoulder width relative to the head.
         long_hair, hat, highlight: (N,) bool options.
         skin, hair, cloth, hat_colour: N RGB colours each.
     """
@@ -84,6 +85,7 @@ class _Crowd:
     aspect: np.ndarray
     pose: np.ndarray
     hair_cover: np.ndarray
+    build: np.ndarray
     long_hair: np.ndarray
     hat: np.ndarray
     highlight: np.ndarray
@@ -476,7 +478,7 @@ def _draw_distractor(
         half_w, half_h = size * rng.uniform(0.5, 4, size=2)
         draw.polygon(_rect_polygon(x, y, half_w, half_h, rng.uniform(0, math.pi)), colour)
     elif kind == 3:
-        length, angle = size * rng.uniform(3, 20), rng.uniform(0, math.pi)
+        length, angle = size * rng.uniform(1.5, 8), rng.uniform(0, math.pi)
         dx, dy = length * math.cos(angle), length * math.sin(angle)
         width = int(max(1, size * rng.uniform(0.05, 0.5)))
         draw.line((x - dx, y - dy, x + dx, y + dy), colour, width)
@@ -594,14 +596,15 @@ def _dress(rng: np.random.Generator, xy: np.ndarray, radius: np.ndarray) -> _Cro
     p_back = rng.uniform(0, 0.6) * (1 - p_top)
     pose = rng.choice(3, size=n, p=[1 - p_top - p_back, p_back, p_top])
     hair = _HAIR_COLOURS[rng.choice(len(_HAIR_COLOURS), size=n, p=_HAIR_WEIGHTS)]
-    neutral = rng.uniform(15, 235, (n, 1)) * rng.uniform(0.85, 1.15, (n, 3))
-    cloth = np.where(rng.random((n, 1)) < 0.5, rng.uniform(0, 255, (n, 3)), neutral)
+    grey = rng.uniform(15, 235, (n, 1))
+    cloth = grey + (rng.uniform(0, 255, (n, 3)) - grey) * rng.uniform(0, 1, (n, 1)) ** 1.5
     return _Crowd(
         xy=xy,
         radius=radius,
         aspect=np.where(pose == _TOP, rng.uniform(0.85, 1.0, n), rng.uniform(0.75, 0.92, n)),
         pose=pose,
         hair_cover=rng.uniform(0.12, 0.45, n),
+        build=rng.uniform(0.85, 1.2, n),
         long_hair=rng.random(n) < 0.2,
         hat=rng.random(n) < rng.uniform(0, 0.2),
         highlight=rng.random(n) < 0.5,
@@ -654,16 +657,13 @@ def _draw_body(
 ) -> None:
     """Shoulders/torso (and a neck) of person i, below the head or around it from above."""
     (x, y), r = crowd.xy[i], crowd.radius[i]
-    if crowd.pose[i] == _TOP:
-        torso = (x - 1.9 * r, y - 0.3 * r, x + 1.9 * r, y + 1.2 * r)
-        neck = None
-    else:
-        torso = (x - 1.9 * r, y + 0.9 * r, x + 1.9 * r, y + 5.5 * r)
-        neck = (x - 0.33 * r, y + 0.5 * r, x + 0.33 * r, y + 1.3 * r)
+    half_w = 2.1 * r * crowd.build[i]
     for target, fill, skin in ((draw, crowd.cloth[i], crowd.skin[i]), (label, 0, 0)):
-        target.ellipse(torso, fill)
-        if neck is not None:
-            target.rectangle(neck, skin)
+        if crowd.pose[i] == _TOP:
+            target.ellipse((x - half_w, y - 0.3 * r, x + half_w, y + 1.2 * r), fill)
+            continue
+        target.rounded_rectangle((x - half_w, y + r, x + half_w, y + 7 * r), 0.9 * r, fill)
+        target.rectangle((x - 0.33 * r, y + 0.5 * r, x + 0.33 * r, y + 1.3 * r), skin)
 
 
 def _draw_head(

@@ -1,0 +1,45 @@
+"""Shared fixtures: small random-init weights files and a model with known outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from p2pcount.checkpoint import save_weights
+from p2pcount.config import ModelConfig
+from p2pcount.model import P2PNet
+
+
+def constant_model(logit: float, offset: float = 0.0, backbone: str = "vgg16") -> P2PNet:
+    """A P2PNet whose heads output a constant: every logit = ``logit``, every offset = ``offset``.
+
+    Its points are the anchors moved by ``offset × offset_scale`` px, its scores
+    sigmoid(logit), whatever the image: counts can be computed by hand.
+    """
+    torch.manual_seed(0)
+    model = P2PNet(ModelConfig(backbone=backbone))
+    with torch.no_grad():
+        for head, value in ((model.classification, logit), (model.regression, offset)):
+            head.output.weight.zero_()
+            head.output.bias.fill_(value)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("weights")
+
+
+@pytest.fixture(scope="session")
+def random_weights(weights_dir: Path) -> Path:
+    """A random-init vgg16 P2PNet in p2pcount's safetensors format."""
+    torch.manual_seed(1)
+    return save_weights(weights_dir / "random.safetensors", P2PNet(ModelConfig()))
+
+
+@pytest.fixture(scope="session")
+def all_heads_weights(weights_dir: Path) -> Path:
+    """Every anchor is a person with probability sigmoid(2) ≈ 0.88; points on the anchors."""
+    return save_weights(weights_dir / "all.safetensors", constant_model(logit=2.0))

@@ -1,0 +1,103 @@
+"""Anchors and decoding against hand-computed values (seed: shared/seeds/000_*)."""
+
+from __future__ import annotations
+
+import torch
+
+from p2pcount.anchors import (
+    AnchorCache,
+    anchor_offsets,
+    decode,
+    hard_count,
+    make_anchors,
+    soft_count,
+    valid_anchor_mask,
+)
+
+
+def test_anchor_offsets_order_for_four_anchors() -> None:
+    # (−,−), (+,−), (−,+), (+,+) for (x, y), delta = S // 4 = 2 px at S = 8.
+    dx, dy = anchor_offsets(4, 8)
+    assert dx == [-2.0, 2.0, -2.0, 2.0]
+    assert dy == [-2.0, -2.0, 2.0, 2.0]
+
+
+def test_make_anchors_matches_hand_computed_16x24_grid() -> None:
+    # H = 16, W = 24: a 2 × 3 grid. Cell (i, j) centre = ((j + .5)·8, (i + .5)·8).
+    anchors = make_anchors(16, 24)
+    assert anchors.shape == (2, 4, 2, 3)
+    x, y = anchors[0], anchors[1]
+    # Cell (row 1, column 2): centre (20, 12); anchors (18,10), (22,10), (18,14), (22,14).
+    assert x[:, 1, 2].tolist() == [18.0, 22.0, 18.0, 22.0]
+    assert y[:, 1, 2].tolist() == [10.0, 10.0, 14.0, 14.0]
+    # x depends on the column only, y on the row only (the seed's (i, j) vs (x, y) warning).
+    assert x[0].tolist() == [[2.0, 10.0, 18.0], [2.0, 10.0, 18.0]]
+    assert y[0].tolist() == [[2.0, 2.0, 2.0], [10.0, 10.0, 10.0]]
+
+
+def test_make_anchors_equals_the_seed_reference_implementation() -> None:
+    def seed_make_anchors(height: int, width: int, stride: int = 8) -> torch.Tensor:
+        hf, wf = height // stride, width // stride
+        ys = (torch.arange(hf) + 0.5) * stride
+        xs = (torch.arange(wf) + 0.5) * stride
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        grid_x = grid_x.unsqueeze(0).repeat(4, 1, 1)
+        grid_y = grid_y.unsqueeze(0).repeat(4, 1, 1)
+        delta = stride // 4
+        grid_x[[0, 2]] -= delta
+        grid_x[[1, 3]] += delta
+        grid_y[[0, 1]] -= delta
+        grid_y[[2, 3]] += delta
+        return torch.stack([grid_x, grid_y], dim=0)
+
+    for height, width in [(8, 8), (16, 24), (64, 40), (120, 96)]:
+        assert torch.equal(make_anchors(height, width), seed_make_anchors(height, width))
+
+
+def test_decode_adds_scaled_offsets_with_x_channels_first() -> None:
+    anchors = make_anchors(16, 24)  # (2, 4, 2, 3)
+    offsets = torch.zeros(1, 8, 2, 3)
+    offsets[0, 1, 1, 2] = 0.5  # x-offset of anchor 1 in cell (1, 2)
+    offsets[0, 4 + 3, 0, 0] = -0.25  # y-offset of anchor 3 in cell (0, 0)
+    logits = torch.zeros(1, 4, 2, 3)
+    decoded = decode(offsets, logits, anchors, offset_scale=10.0)
+    assert decoded.points.shape == (1, 2, 4, 2, 3)
+    assert decoded.points[0, :, 1, 1, 2].tolist() == [22.0 + 5.0, 10.0]
+    assert decoded.points[0, :, 3, 0, 0].tolist() == [6.0, 6.0 - 2.5]
+    assert torch.equal(decoded.points[0, :, 0], anchors[:, 0])
+    assert torch.allclose(decoded.scores, torch.full((1, 4, 2, 3), 0.5))
+
+
+def test_hard_and_soft_counts() -> None:
+    scores = torch.tensor([[0.9, 0.8, 0.5, 0.1], [0.81, 0.2, 0.0, 1.0]]).view(2, 4, 1, 1)
+    assert hard_count(scores, 0.8).tolist() == [1, 2]  # strictly above the threshold
+    assert hard_count(scores, 0.0).tolist() == [4, 3]
+    assert torch.allclose(soft_count(scores), torch.tensor([2.3, 2.01]))
+    mask = torch.tensor([True, False, True, True]).view(4, 1, 1)
+    assert hard_count(scores, 0.4, mask).tolist() == [2, 2]
+    assert torch.allclose(soft_count(scores, mask), torch.tensor([1.5, 1.81]))
+
+
+def test_valid_anchor_mask_drops_padding() -> None:
+    # A 17 × 33 (W × H) image is padded to 32 × 48: grid 6 × 4. Anchors x < 17 are
+    # 2, 6, 10, 14 (columns 0–1); y < 33 are 2, 6, …, 30 (rows 0–3): 4 × 8 = 32 valid.
+    anchors = make_anchors(48, 32)
+    mask = valid_anchor_mask(anchors, height=33, width=17)
+    assert mask.shape == (4, 6, 4)
+    assert int(mask.sum()) == 32
+    assert mask[:, :4, :2].all() and not mask[:, 4:].any() and not mask[:, :, 2:].any()
+
+
+def test_anchor_cache_reuses_tensors_per_shape_device_dtype() -> None:
+    cache = AnchorCache()
+    first = cache.get(2, 3, torch.device("cpu"), torch.float32)
+    assert cache.get(2, 3, torch.device("cpu"), torch.float32) is first
+    assert torch.equal(first, make_anchors(16, 24))
+    assert cache.get(2, 3, torch.device("cpu"), torch.float64).dtype == torch.float64
+    assert cache.get(3, 3, torch.device("cpu"), torch.float32).shape == (2, 4, 3, 3)
+
+
+def test_nine_anchors_sit_on_a_three_by_three_lattice() -> None:
+    dx, dy = anchor_offsets(9, 12)
+    assert dx == [-4.0, 0.0, 4.0] * 3
+    assert dy == [-4.0] * 3 + [0.0] * 3 + [4.0] * 3
