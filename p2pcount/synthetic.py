@@ -76,7 +76,8 @@ class _Crowd:
         pose: (N,) int64, one of ``_FRONT``, ``_BACK``, ``_TOP``.
         hair_cover: (N,) float64 fraction of a front face's height covered by hair.
         build: (N,) float64 shoulder width relative to the head.
-        long_hair, hat, highlight: (N,) bool options.
+        long_hair, hat, highlight, forehead: (N,) bool options (forehead: a skin patch on
+            a head seen from above).
         skin, hair, cloth, hat_colour: N RGB colours each.
     """
 
@@ -89,6 +90,7 @@ class _Crowd:
     long_hair: np.ndarray
     hat: np.ndarray
     highlight: np.ndarray
+    forehead: np.ndarray
     skin: list[Colour]
     hair: list[Colour]
     cloth: list[Colour]
@@ -129,8 +131,9 @@ def generate_scene(
 
     Returns:
         An RGB image of size (width, height) and a float32 array of shape (K, 2) with the
-        head centres (x, y) in px, each inside ``[0, width) × [0, height)``. ``K`` is
-        ``num_people`` minus the heads that ended up fully occluded.
+        head centres (x, y) in px, each inside ``[0, width) × [0, height)``, back to front.
+        ``K`` is ``num_people`` minus the heads that ended up fully occluded: a few at most,
+        unless the image is too small to hold ``num_people`` heads of radius 3 px.
     """
     _check_size(width, height)
     if num_people < 0:
@@ -565,7 +568,7 @@ def _place_heads(
     if n == 0:
         return xy, radius
     probs, gw, cell_w, cell_h = _density_grid(rng, width, height, horizon, profile)
-    factor, placed = rng.uniform(0.55, 0.95), 0
+    factor, placed = rng.uniform(0.45, 0.95), 0
     while placed < n:
         batch = 2 * (n - placed) + 8
         cells = rng.choice(probs.size, size=batch, p=probs)
@@ -608,6 +611,7 @@ def _dress(rng: np.random.Generator, xy: np.ndarray, radius: np.ndarray) -> _Cro
         long_hair=rng.random(n) < 0.2,
         hat=rng.random(n) < rng.uniform(0, 0.2),
         highlight=rng.random(n) < 0.5,
+        forehead=rng.random(n) < 0.5,
         skin=_as_tuples(_jitter(rng, _SKIN_TONES[rng.integers(len(_SKIN_TONES), size=n)], 8)),
         hair=_as_tuples(_jitter(rng, hair, 6)),
         cloth=_as_tuples(np.clip(cloth, 0, 255)),
@@ -662,7 +666,7 @@ def _draw_body(
         if crowd.pose[i] == _TOP:
             target.ellipse((x - half_w, y - 0.3 * r, x + half_w, y + 1.2 * r), fill)
             continue
-        target.rounded_rectangle((x - half_w, y + r, x + half_w, y + 7 * r), 0.9 * r, fill)
+        target.rounded_rectangle((x - half_w, y + r, x + half_w, y + 7 * r), 1.3 * r, fill)
         target.rectangle((x - 0.33 * r, y + 0.5 * r, x + 0.33 * r, y + 1.3 * r), skin)
 
 
@@ -685,7 +689,7 @@ def _draw_head(
         draw.ellipse(_box(x - 0.3 * rx, y - 0.45 * r, 0.35 * rx, 0.25 * r), shine)
     if pose == _FRONT:
         _draw_face(draw, x, y, rx, r, crowd.hair_cover[i], skin)
-    elif pose == _TOP and crowd.highlight[i]:  # forehead / bald patch seen from above
+    elif pose == _TOP and crowd.forehead[i]:
         draw.ellipse((x - 0.55 * rx, y + 0.05 * r, x + 0.55 * rx, y + 0.9 * r), skin)
     label.ellipse(head, i + 1)
     if crowd.hat[i]:

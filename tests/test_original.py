@@ -46,9 +46,7 @@ def make_original_checkpoint(backbone: str, seed: int = 0) -> dict[str, torch.Te
         for key, tensor in nn.Sequential(*features[start:end]).state_dict().items():
             if key.endswith("num_batches_tracked"):
                 value = torch.tensor(7)
-            elif key.endswith("running_var"):
-                value = torch.rand(tensor.shape, generator=gen) + 0.5
-            elif key.endswith("weight") and tensor.dim() == 1:  # BN gamma
+            elif key.endswith("running_var") or key.endswith("weight") and tensor.dim() == 1:
                 value = torch.rand(tensor.shape, generator=gen) + 0.5
             elif tensor.dim() == 4:
                 value = torch.randn(tensor.shape, generator=gen) * (2 / tensor[0].numel()) ** 0.5

@@ -23,6 +23,7 @@ Paths = Annotated[
     list[str],
     typer.Argument(
         help="Image files, folders of images, or - to read paths from stdin (one per line).",
+        metavar="PATH",
         show_default=False,
     ),
 ]

@@ -11,6 +11,7 @@ from p2pcount.cli.common import message, usage_errors
 app = typer.Typer(
     help="List, download, convert and inspect model weights.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -1,0 +1,93 @@
+"""The Python API: Counter on paths, PIL images and arrays; padding and point bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from p2pcount import Counter
+from p2pcount.errors import ConfigError, ImageError
+from p2pcount.pipeline import count_paths
+from tests.conftest import constant_model
+
+
+@pytest.fixture(scope="module")
+def counter(random_weights: Path) -> Counter:
+    return Counter.from_weights(random_weights, device="cpu")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (17, 33), (500, 301)])
+def test_points_lie_inside_the_image(counter: Counter, width: int, height: int) -> None:
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (height, width, 3), np.uint8))
+    result = counter.count(image, threshold=0.0)
+    assert (result.width, result.height) == (width, height)
+    assert result.points.shape == (result.count, 2) and result.scores.shape == (result.count,)
+    assert (result.points >= 0).all()
+    assert (result.points[:, 0] <= width).all() and (result.points[:, 1] <= height).all()
+    assert result.cell_scores.shape == (-(-height // 8), -(-width // 8))
+    # At threshold 0 every candidate whose anchor lies in the image is kept.
+    anchors_x = sum(1 for k in range(0, width + 8, 8) for d in (2, 6) if k + d < width)
+    anchors_y = sum(1 for k in range(0, height + 8, 8) for d in (2, 6) if k + d < height)
+    assert result.count == anchors_x * anchors_y
+    assert result.soft_count == pytest.approx(float(result.scores.sum()), rel=1e-4)
+
+
+def test_path_pil_and_array_inputs_agree(counter: Counter, tmp_path: Path) -> None:
+    array = np.random.default_rng(1).integers(0, 255, (40, 56, 3), np.uint8)
+    path = tmp_path / "x.png"
+    Image.fromarray(array).save(path)
+    by_path = counter.count(path)
+    by_image = counter.count(Image.fromarray(array))
+    by_array = counter.count(array)
+    assert by_path.path == str(path) and by_image.path is None
+    for other in (by_image, by_array):
+        assert other.count == by_path.count
+        assert np.array_equal(other.points, by_path.points)
+        assert other.soft_count == pytest.approx(by_path.soft_count)
+
+
+def test_batches_equal_single_images(counter: Counter) -> None:
+    rng = np.random.default_rng(2)
+    images = [Image.fromarray(rng.integers(0, 255, (24, 40, 3), np.uint8)) for _ in range(3)]
+    batch = counter.count_batch(images, threshold=0.5)
+    for image, batched in zip(images, batch, strict=True):
+        single = counter.count(image, threshold=0.5)
+        assert batched.count == single.count
+        assert np.allclose(batched.points, single.points, atol=1e-4)
+        assert batched.soft_count == pytest.approx(single.soft_count, rel=1e-5)
+    with pytest.raises(ValueError, match="one size"):
+        counter.count_batch([images[0], Image.new("RGB", (8, 8))])
+
+
+def test_threshold_is_validated(counter: Counter) -> None:
+    with pytest.raises(ConfigError, match="threshold must be in"):
+        counter.count(Image.new("RGB", (8, 8)), threshold=1.5)
+
+
+def test_offsets_move_points_by_offset_scale() -> None:
+    # offset 0.01 × scale 100 = +1 px in x and y for every anchor.
+    counter = Counter(constant_model(logit=5.0, offset=0.01), device="cpu")
+    result = counter.count(Image.new("RGB", (16, 16)), threshold=0.5)
+    assert result.count == 16
+    assert np.allclose(result.points[:4], [[3, 3], [7, 3], [3, 7], [7, 7]], atol=1e-5)
+
+
+def test_pipeline_keeps_order_and_reports_errors(counter: Counter, tmp_path: Path) -> None:
+    paths = []
+    for i, size in enumerate([(16, 16), (16, 16), (24, 8), (16, 16)]):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", size, (i * 40, 0, 0)).save(path)
+        paths.append(str(path))
+    paths.insert(2, str(tmp_path / "missing.png"))
+    outcomes = list(count_paths(counter, paths, batch_size=2, keep_images=True))
+    assert [o.path for o in outcomes] == paths
+    assert outcomes[2].error is not None and "no such file" in outcomes[2].error
+    assert all(
+        o.result is not None and o.image is not None for i, o in enumerate(outcomes) if i != 2
+    )
+    assert [o.result.width for o in outcomes if o.result] == [16, 16, 24, 16]
+    with pytest.raises(ImageError):
+        counter.count(tmp_path / "missing.png")

@@ -1,0 +1,181 @@
+"""Tests of the synthetic crowd-scene generator and its command-line wrapper."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from p2pcount.synthetic import generate_empty, generate_item, generate_scene, write_dataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SMALL = {"min_size": 48, "max_size": 128, "max_people": 30}
+
+
+def _scene(seed: int, width: int = 128, height: int = 96, people: int = 12):
+    return generate_scene(np.random.default_rng(seed), width, height, people)
+
+
+def _read_list(list_path: Path) -> list[tuple[Path, Path]]:
+    pairs = []
+    for line in list_path.read_text().splitlines():
+        image_rel, ann_rel = line.split()
+        assert not Path(image_rel).is_absolute() and not Path(ann_rel).is_absolute()
+        pairs.append((list_path.parent / image_rel, list_path.parent / ann_rel))
+    return pairs
+
+
+def _read_points(path: Path) -> np.ndarray:
+    rows = [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
+    return np.array(rows, dtype=np.float64).reshape(-1, 2)
+
+
+def test_scene_is_deterministic_per_seed() -> None:
+    image_a, points_a = _scene(3)
+    image_b, points_b = _scene(3)
+    image_c, points_c = _scene(4)
+    assert image_a.tobytes() == image_b.tobytes()
+    np.testing.assert_array_equal(points_a, points_b)
+    assert image_a.tobytes() != image_c.tobytes()
+    assert points_a.shape != points_c.shape or not np.array_equal(points_a, points_c)
+
+
+@pytest.mark.parametrize(("width", "height", "people"), [(64, 48, 1), (128, 96, 40), (96, 64, 0)])
+def test_scene_points_shape_dtype_and_bounds(width: int, height: int, people: int) -> None:
+    for seed in range(5):
+        image, points = _scene(seed, width, height, people)
+        assert image.mode == "RGB" and image.size == (width, height)
+        assert points.dtype == np.float32 and points.ndim == 2 and points.shape[1] == 2
+        assert len(points) <= people
+        assert len(points) >= people - max(1, people // 10)  # only a few fully hidden
+        assert np.all(points >= 0)
+        assert np.all(points[:, 0] < width) and np.all(points[:, 1] < height)
+
+
+def test_scene_is_not_flat() -> None:
+    image, _ = _scene(7, 128, 96, 5)
+    assert np.asarray(image, np.float32).std() > 5
+
+
+@pytest.mark.parametrize("kind", ["blank", "textured"])
+def test_empty_scenes(kind: str) -> None:
+    image = generate_empty(np.random.default_rng(1), 80, 60, kind)
+    again = generate_empty(np.random.default_rng(1), 80, 60, kind)
+    assert image.mode == "RGB" and image.size == (80, 60)
+    assert image.tobytes() == again.tobytes()
+
+
+def test_blank_scene_is_nearly_flat() -> None:
+    pixels = np.asarray(generate_empty(np.random.default_rng(2), 80, 60, "blank"), np.float32)
+    assert np.ptp(pixels, axis=(0, 1)).max() <= 0.16 * 255 + 1
+
+
+def test_invalid_arguments_raise() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError):
+        generate_empty(rng, 32, 32, "striped")
+    with pytest.raises(ValueError):
+        generate_scene(rng, 32, 32, -1)
+    with pytest.raises(ValueError):
+        generate_scene(rng, 0, 32, 1)
+    with pytest.raises(ValueError):
+        write_dataset(Path("unused"), 1, 0, min_size=64, max_size=32)
+
+
+def test_item_is_independent_of_the_others(tmp_path: Path) -> None:
+    list_path = write_dataset(tmp_path, 3, seed=5, **SMALL)
+    image_path, ann_path = _read_list(list_path)[2]
+    image, points = generate_item(5, 2, **SMALL)
+    assert Image.open(image_path).size == image.size
+    np.testing.assert_allclose(_read_points(ann_path), points, atol=0.006)
+
+
+def test_dataset_layout_and_annotations(tmp_path: Path) -> None:
+    list_path = write_dataset(tmp_path, 6, seed=1, empty_fraction=0.34, **SMALL)
+    assert list_path == tmp_path / "list.txt"
+    pairs = _read_list(list_path)
+    assert [p.name for p, _ in pairs] == [f"{i:05d}.jpg" for i in range(6)]
+    empty = 0
+    for index, (image_path, ann_path) in enumerate(pairs):
+        assert image_path.parent.name == "images" and ann_path.parent.name == "annotations"
+        with Image.open(image_path) as image:
+            assert image.format == "JPEG" and image.mode == "RGB"
+            width, height = image.size
+        assert SMALL["min_size"] <= min(width, height) <= max(width, height) <= SMALL["max_size"]
+        _, expected = generate_item(1, index, empty_fraction=0.34, **SMALL)
+        points = _read_points(ann_path)
+        np.testing.assert_allclose(points, expected, atol=0.006)
+        assert np.all(points[:, 0] < width) and np.all(points[:, 1] < height)
+        if len(points) == 0:
+            assert ann_path.read_text() == ""
+            empty += 1
+    assert empty == 2
+
+
+def test_dataset_is_byte_identical_per_seed(tmp_path: Path) -> None:
+    first = write_dataset(tmp_path / "a", 3, seed=9, **SMALL).parent
+    second = write_dataset(tmp_path / "b", 3, seed=9, **SMALL).parent
+    other = write_dataset(tmp_path / "c", 3, seed=10, **SMALL).parent
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert len(files) == 7
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes()
+    assert (first / files[0]).read_bytes() != (other / files[0]).read_bytes()
+
+
+def test_all_empty_dataset_alternates_kinds(tmp_path: Path) -> None:
+    list_path = write_dataset(tmp_path, 2, seed=0, empty_fraction=1.0, **SMALL)
+    stds = []
+    for image_path, ann_path in _read_list(list_path):
+        assert ann_path.read_text() == ""
+        stds.append(np.asarray(Image.open(image_path), np.float32).std())
+    assert stds[0] < stds[1]  # blank, then textured
+
+
+def test_cli_writes_dataset(tmp_path: Path) -> None:
+    out_dir = tmp_path / "synthetic"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "make_synthetic.py"),
+            str(out_dir),
+            "--count",
+            "2",
+            "--seed",
+            "3",
+            "--min-size",
+            "48",
+            "--max-size",
+            "96",
+            "--max-people",
+            "10",
+            "--empty-fraction",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    list_path = Path(result.stdout.strip())
+    assert list_path == out_dir / "list.txt"
+    pairs = _read_list(list_path)
+    assert len(pairs) == 2
+    assert all(image.is_file() and ann.is_file() for image, ann in pairs)
+
+
+def test_cli_rejects_bad_sizes(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "make_synthetic.py"), str(tmp_path / "x")]
+        + ["--min-size", "100", "--max-size", "50"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "min_size" in result.stderr
