@@ -118,6 +118,20 @@ def decode(
     return Decoded(points=points, scores=torch.sigmoid(logits))
 
 
+def flatten_proposals(
+    points: torch.Tensor, logits: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 2, N, h, w) points and (B, N, h, w) logits → (B, K, 2) and (B, K), K = h·w·N.
+
+    Cells row-major, anchors innermost: the order the original release flattens in.
+    """
+    batch = points.shape[0]
+    return (
+        points.permute(0, 3, 4, 2, 1).reshape(batch, -1, 2),
+        logits.permute(0, 2, 3, 1).reshape(batch, -1),
+    )
+
+
 def valid_anchor_mask(anchors: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(N, h, w) bool: True where the anchor lies inside an H × W image (not in padding)."""
     return (anchors[0] < width) & (anchors[1] < height)

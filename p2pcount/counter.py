@@ -23,7 +23,7 @@ from PIL import Image
 from p2pcount.anchors import AnchorCache, decode, hard_count, soft_count, valid_anchor_mask
 from p2pcount.checkpoint import load_model
 from p2pcount.config import DEFAULT_MAX_PIXELS
-from p2pcount.device import resolve_device
+from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.errors import ConfigError
 from p2pcount.images import load_image
 from p2pcount.model import P2PNet
@@ -78,21 +78,30 @@ class Counter:
         model: the network (its config gives anchors and offset scale).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or a torch device.
         source: where the weights came from, for reports.
+        precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA) or ``"auto"`` (bf16 autocast on
+            CPUs with native bf16, fp16 autocast on CUDA, fp32 elsewhere).
     """
 
     def __init__(
-        self, model: P2PNet, device: str | torch.device = "auto", source: str = ""
+        self,
+        model: P2PNet,
+        device: str | torch.device = "auto",
+        source: str = "",
+        precision: str = "fp32",
     ) -> None:
         self.device = resolve_device(device)
+        self.autocast_dtype = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
         self.config = model.config
         self.source = source
         self._anchors = AnchorCache(self.config.stride, self.config.num_anchors)
 
     @classmethod
-    def from_weights(cls, path: str | Path, device: str | torch.device = "auto") -> Counter:
+    def from_weights(
+        cls, path: str | Path, device: str | torch.device = "auto", precision: str = "fp32"
+    ) -> Counter:
         """Load a ``.safetensors`` or ``.pth`` file (ours or the original release's)."""
-        return cls(load_model(path), device=device, source=str(path))
+        return cls(load_model(path), device=device, source=str(path), precision=precision)
 
     def count(
         self,
@@ -124,7 +133,10 @@ class Counter:
             raise ValueError(f"count_batch needs images of one size, got {sorted(sizes)}")
         ((width, height),) = sizes
         batch = torch.stack([image_to_tensor(im) for im in images]).to(self.device)
-        offsets, logits = self.model(batch)
+        with torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        ):
+            offsets, logits = self.model(batch)
         return self._results(offsets.float(), logits.float(), width, height, threshold)
 
     def _results(

@@ -86,9 +86,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Read an image file as 8-bit RGB with its EXIF orientation applied.
+def load_image(
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, exif: bool = True
+) -> Image.Image:
+    """Read an image file as 8-bit RGB with its EXIF orientation applied (if ``exif``).
 
+    Datasets load with ``exif=False``: their annotations refer to the pixel grid as stored.
     GIFs and other multi-frame files give their first frame. Raises :class:`ImageError`
     naming the file for a missing, unreadable, corrupt or over-large (> ``max_pixels``)
     image.
@@ -107,7 +110,8 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
                     f"--max-pixels limit of {max_pixels:,}"
                 )
             opened.load()
-            image = ImageOps.exif_transpose(opened)  # a copy, valid after the file closes
+            # exif_transpose and copy return new images, valid after the file closes.
+            image = ImageOps.exif_transpose(opened) if exif else opened.copy()
             return to_rgb(image)
     except ImageError:
         raise

@@ -92,3 +92,28 @@ def render_overlay(
         draw.ellipse((x - r, y - r, x + r, y + r), fill=rgb, outline=outline)
     draw_label(out, f"count: {result.count}")
     return out
+
+
+def render_comparison(
+    image: Image.Image,
+    gt_points: np.ndarray,
+    pred_points: np.ndarray,
+    *,
+    radius: int | None = None,
+    gt_color: str = "lime",
+    pred_color: str = "red",
+) -> Image.Image:
+    """Ground truth as rings and predictions as dots, with both counts in the label."""
+    out = image.copy()
+    r = default_radius(out.width, out.height) if radius is None else radius
+    draw = ImageDraw.Draw(out)
+    ring = parse_color(gt_color)
+    for x, y in gt_points:
+        draw.ellipse(
+            (x - 2 * r, y - 2 * r, x + 2 * r, y + 2 * r), outline=ring, width=max(1, r // 2)
+        )
+    dot = parse_color(pred_color)
+    for x, y in pred_points:
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=dot)
+    draw_label(out, f"gt: {len(gt_points)}  predicted: {len(pred_points)}")
+    return out

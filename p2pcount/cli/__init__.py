@@ -10,6 +10,8 @@ from __future__ import annotations
 import typer
 
 from p2pcount.cli import count as _count
+from p2pcount.cli import evaluate as _evaluate
+from p2pcount.cli import train as _train
 from p2pcount.cli import viz as _viz
 from p2pcount.cli import weights as _weights
 
@@ -24,6 +26,8 @@ app = typer.Typer(
 )
 app.command("count")(_count.count)
 app.command("viz")(_viz.viz)
+app.command("train")(_train.train)
+app.command("eval")(_evaluate.evaluate)
 app.add_typer(_weights.app, name="weights")
 
 

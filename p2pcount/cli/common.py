@@ -38,7 +38,7 @@ def usage_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def load_counter(weights: str | None, device: str) -> Counter:
+def load_counter(weights: str | None, device: str, precision: str = "fp32") -> Counter:
     """The model named by ``--weights`` (or the default) on ``device``; exits 2 on failure."""
     from p2pcount.cli.progress import download_progress
     from p2pcount.counter import Counter
@@ -46,7 +46,7 @@ def load_counter(weights: str | None, device: str) -> Counter:
 
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
-        return Counter.from_weights(path, device=device)
+        return Counter.from_weights(path, device=device, precision=precision)
 
 
 def collect_paths(paths: list[str], recursive: bool) -> list[str]:

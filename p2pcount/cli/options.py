@@ -59,3 +59,36 @@ MaxPixels = Annotated[
         "--max-pixels", min=1, help="Refuse images with more pixels than this (width × height)."
     ),
 ]
+
+
+class PrecisionChoice(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class BackboneChoice(str, Enum):
+    vgg16 = "vgg16"
+    vgg16_bn = "vgg16_bn"
+
+
+Precision = Annotated[
+    PrecisionChoice,
+    typer.Option(
+        "--precision",
+        help="auto = bf16 on CPUs with native bf16 (AVX512-BF16/AMX), fp16 autocast on "
+        "CUDA, fp32 elsewhere.",
+    ),
+]
+DatasetFormat = Annotated[
+    Optional[str],  # noqa: UP045 (typer needs Optional on Python 3.10)
+    typer.Option(
+        "--data-format",
+        help="Dataset layout: list, shanghaitech, nwpu, jhu or folder (default: detected).",
+        show_default=False,
+    ),
+]
+Radius = Annotated[
+    float, typer.Option("--radius", min=0.0, help="Match radius (pixels) for P/R/F1.")
+]

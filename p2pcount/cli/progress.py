@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+
+def echo(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _interactive() -> bool:
@@ -55,3 +60,56 @@ def download_progress(name: str) -> Callable[[int, int], None]:
             bar.stop()
 
     return update
+
+
+def describe_epoch(record: object) -> str:
+    """One line per epoch: losses, time, validation."""
+    line = (
+        f"epoch {record.epoch}: loss {record.loss:.4f} (class {record.loss_class:.4f}, "
+        f"point {record.loss_point:.1f}) in {record.seconds:.0f}s"
+    )
+    if record.val:
+        val = record.val
+        line += f"; val MAE {val['mae']:.2f} MSE {val['mse']:.2f} F1 {val['f1']:.3f}"
+        line += " (best)" if record.best else ""
+    return line
+
+
+@contextmanager
+def train_progress(enabled: bool = True) -> Iterator[tuple[Callable, Callable]]:
+    """Yield (on_step, on_epoch) callbacks: a live bar on a terminal, epoch lines always."""
+
+    def on_epoch(record: object) -> None:
+        if enabled:
+            echo(describe_epoch(record))
+
+    if not enabled or not _interactive():
+        yield (lambda info: None), on_epoch
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    columns = (
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "loss {task.fields[loss]:.4f}",
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("epoch", total=None, loss=math.nan)
+
+        def on_step(info: object) -> None:
+            bar.update(
+                task,
+                description=f"epoch {info.epoch}/{info.epochs}",
+                completed=info.step,
+                total=info.steps,
+                loss=info.loss,
+            )
+
+        def on_epoch_live(record: object) -> None:
+            bar.console.print(describe_epoch(record), highlight=False, markup=False)
+
+        yield on_step, on_epoch_live

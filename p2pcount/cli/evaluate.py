@@ -1,0 +1,121 @@
+"""``p2pcount eval``: measure a model on an annotated dataset."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from p2pcount.cli import options as opt
+from p2pcount.cli.common import load_counter, message, usage_errors
+
+
+class EvalFormat(str, opt.Enum):
+    csv = "csv"
+    json = "json"
+
+
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Annotated dataset (list file or folder).")],
+    weights: opt.Weights = None,
+    data_format: opt.DatasetFormat = None,
+    threshold: opt.Threshold = 0.5,
+    radius: opt.Radius = 8.0,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Also report MAE/MSE at thresholds 0.05 … 0.95.")
+    ] = False,
+    fmt: Annotated[
+        EvalFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv: per-image rows (path,gt,pred,error,…); json: one document with "
+            "mae, mse, precision, recall, f1, nap at the top and per-image results.",
+        ),
+    ] = EvalFormat.csv,
+    viz: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--viz", help="Write overlays (ground truth rings, predicted dots) here."),
+    ] = None,
+    device: opt.Device = opt.DeviceChoice.auto,
+    precision: opt.Precision = opt.PrecisionChoice.fp32,
+) -> None:
+    """Count and localization metrics: MAE, MSE (root mean squared error), P/R/F1, nAP."""
+    from p2pcount.cli.viz import prepare_output_dir
+    from p2pcount.datasets import load_dataset
+    from p2pcount.evaluation import DEFAULT_SWEEP
+    from p2pcount.evaluation import evaluate as run_evaluation
+
+    with usage_errors():
+        samples = load_dataset(data, data_format, on_warning=message)
+        if viz is not None:
+            prepare_output_dir(viz)
+    counter = load_counter(weights, device.value, precision.value)
+    on_image = _overlay_writer(viz, threshold) if viz is not None else None
+    report = run_evaluation(
+        counter,
+        samples,
+        threshold,
+        radius,
+        sweep=DEFAULT_SWEEP if sweep else (),
+        on_image=on_image,
+    )
+    rows = [
+        {
+            "path": e.path,
+            "gt": e.gt,
+            "pred": e.predicted,
+            "error": e.error,
+            "soft_count": round(e.soft_count, 3),
+            "tp": e.localization.tp,
+            "fp": e.localization.fp,
+            "fn": e.localization.fn,
+        }
+        for e in report.images
+    ]
+    if fmt is EvalFormat.json:
+        document = {"weights": counter.source, **report.summary(), "per_image": rows}
+        json.dump(document, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    _print_summary(report.summary())
+
+
+def _overlay_writer(folder: Path, threshold: float):
+    from p2pcount.images import load_image
+    from p2pcount.overlay_files import OverlayNamer, write_png_atomic
+    from p2pcount.render import render_comparison
+
+    namer = OverlayNamer(folder, [])
+
+    def write(evaluation) -> None:
+        image = load_image(evaluation.path, max_pixels=None, exif=False)
+        overlay = render_comparison(image, evaluation.gt_points, evaluation.kept(threshold))
+        write_png_atomic(overlay, namer.name_for(evaluation.path))
+
+    return write
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{summary['images']} images", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("threshold", f"{summary['threshold']:g}")
+    table.add_row("MAE", f"{summary['mae']:.3f}")
+    table.add_row("MSE (RMSE)", f"{summary['mse']:.3f}")
+    radius = f"{summary['radius']:g} px"
+    for name in ("precision", "recall", "f1"):
+        table.add_row(f"{name} @ {radius}", f"{summary[name]:.4f}")
+    for delta, value in summary["nap"].items():
+        table.add_row(f"nAP δ={delta}", f"{value:.4f}")
+    for row in summary["sweep"]:
+        table.add_row(f"MAE @ t={row['threshold']:g}", f"{row['mae']:.3f}")
+    Console(stderr=True).print(table)

@@ -1,0 +1,95 @@
+"""``p2pcount train``: train a P2PNet on annotated crowd images."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from p2pcount.cli import options as opt
+from p2pcount.cli.common import message, usage_errors
+
+
+def train(
+    train_data: Annotated[Path, typer.Argument(help="Training dataset (list file or folder).")],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Checkpoints, state and log go here.")
+    ],
+    val: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--val", help="Validation dataset; best.safetensors is chosen by its MAE."),
+    ] = None,
+    data_format: opt.DatasetFormat = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 100,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images.")] = 8,
+    crops: Annotated[int, typer.Option("--crops-per-image", min=1)] = 4,
+    crop_size: Annotated[int, typer.Option("--crop-size", min=16)] = 128,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
+    lr_backbone: Annotated[float, typer.Option("--lr-backbone", min=0.0)] = 1e-5,
+    backbone: Annotated[opt.BackboneChoice, typer.Option("--backbone")] = opt.BackboneChoice.vgg16,
+    backbone_weights: Annotated[
+        str,
+        typer.Option(
+            "--backbone-weights", help="imagenet (torchvision download), none, or a PATH."
+        ),
+    ] = "imagenet",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUTPUT_DIR/state.pt.")
+    ] = False,
+    val_every: Annotated[int, typer.Option("--val-every", min=1, help="Epochs.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Data loader processes.")] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: opt.Device = opt.DeviceChoice.auto,
+    precision: opt.Precision = opt.PrecisionChoice.auto,
+) -> None:
+    """Train P2PNet with the original release's recipe (Hungarian matching, Adam, crops).
+
+    Works under torchrun for several processes or machines:
+    torchrun --nproc-per-node K -m p2pcount train ...
+    """
+    from p2pcount.cli.progress import train_progress
+    from p2pcount.config import ModelConfig
+    from p2pcount.datasets import load_dataset
+    from p2pcount.distributed import shutdown_distributed
+    from p2pcount.training import TrainConfig, Trainer
+
+    with usage_errors():
+        samples = load_dataset(train_data, data_format, on_warning=message)
+        val_samples = load_dataset(val, data_format, on_warning=message) if val else None
+        config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            crops_per_image=crops,
+            crop_size=crop_size,
+            lr=lr,
+            lr_backbone=lr_backbone,
+            val_every=val_every,
+            workers=workers,
+            seed=seed,
+            device=device.value,
+            precision=precision.value,
+        )
+        trainer = Trainer(
+            samples,
+            output_dir,
+            config,
+            ModelConfig(backbone=backbone.value),
+            val_samples=val_samples,
+            backbone_weights=backbone_weights,
+            resume=resume,
+        )
+    if trainer.dist.is_main:
+        message(
+            f"training on {len(samples)} images ({trainer.dist.world_size} process(es), "
+            f"{trainer.device}, autocast {trainer.autocast_dtype or 'off'}), "
+            f"backbone: {trainer.backbone_origin}, epochs {trainer.start_epoch + 1}–{epochs}"
+        )
+    try:
+        with train_progress(enabled=trainer.dist.is_main) as (on_step, on_epoch):
+            trainer.run(on_step=on_step, on_epoch=on_epoch)
+    except KeyboardInterrupt:
+        message(f"interrupted; continue with: p2pcount train ... -o {output_dir} --resume")
+        raise typer.Exit(130) from None
+    finally:
+        shutdown_distributed()
+    if trainer.dist.is_main:
+        message(f"done: {output_dir / 'best.safetensors'}")

@@ -1,0 +1,52 @@
+"""Turning annotated samples into augmented training batches (torch Dataset + collate)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from p2pcount.augment import AugmentConfig, random_crops
+from p2pcount.datasets import Sample
+from p2pcount.images import load_image
+
+
+class CrowdCrops(Dataset):
+    """Item i: ``crops`` random crops of sample i, augmented as the original release.
+
+    Returns (images (C, 3, S, S) float32 in [0, 1], list of C (M_j, 2) float32 point
+    tensors in crop pixels). Randomness comes from (seed, epoch, i), so a resumed run
+    sees the same crops; call :meth:`set_epoch` at the start of each epoch.
+    """
+
+    def __init__(self, samples: Sequence[Sample], config: AugmentConfig, seed: int = 0) -> None:
+        self.samples = list(samples)
+        self.config = config
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        sample = self.samples[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        image = load_image(sample.image, max_pixels=None, exif=False)
+        crops = random_crops(image, sample.points, rng, self.config)
+        images = torch.from_numpy(np.stack([c for c, _ in crops])).permute(0, 3, 1, 2)
+        points = [torch.from_numpy(p.astype(np.float32)) for _, p in crops]
+        return images.float().div_(255.0), points
+
+
+def collate_crops(
+    batch: Sequence[tuple[torch.Tensor, list[torch.Tensor]]],
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Stack the crops of several items: (ΣC, 3, S, S) and the matching list of points."""
+    images = torch.cat([images for images, _ in batch])
+    targets = [points for _, crop_points in batch for points in crop_points]
+    return images, targets

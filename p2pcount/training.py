@@ -1,0 +1,380 @@
+"""Training P2PNet: the original release's recipe, resumable, on CPU, CUDA or many processes.
+
+Per step: a batch of images, each giving several random crops (see :mod:`p2pcount.augment`),
+goes through the network; the Hungarian matcher pairs ground-truth heads with proposals and
+:class:`~p2pcount.loss.P2PLoss` scores them. Adam with a lower learning rate for the backbone,
+gradient clipping, mixed precision (bf16 on CPUs with native bf16, fp16 on CUDA).
+
+Files written in the output directory (by rank 0 only under torchrun):
+
+* ``last.safetensors`` — the weights after the latest epoch (config in the metadata);
+* ``best.safetensors`` — the weights with the lowest validation MAE so far;
+* ``state.pt`` — model, optimizer, scaler, epoch and best MAE, for ``--resume`` (also
+  written when the run is interrupted with Ctrl-C);
+* ``log.jsonl`` — one JSON object per epoch: losses, learning rates, time, validation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from p2pcount.anchors import AnchorCache, decode, flatten_proposals
+from p2pcount.augment import AugmentConfig
+from p2pcount.checkpoint import save_weights
+from p2pcount.config import ModelConfig
+from p2pcount.counter import Counter
+from p2pcount.datasets import Sample
+from p2pcount.device import resolve_device, resolve_precision
+from p2pcount.distributed import DistInfo, init_distributed
+from p2pcount.errors import ConfigError, WeightsError
+from p2pcount.evaluation import evaluate
+from p2pcount.loss import P2PLoss
+from p2pcount.matcher import HungarianMatcher
+from p2pcount.model import P2PNet
+from p2pcount.train_data import CrowdCrops, collate_crops
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters; the defaults are the original release's recipe."""
+
+    epochs: int = 100
+    batch_size: int = 8
+    crops_per_image: int = 4
+    crop_size: int = 128
+    scale_min: float = 0.7
+    scale_max: float = 1.3
+    lr: float = 1e-4
+    lr_backbone: float = 1e-5
+    weight_decay: float = 1e-4
+    clip_norm: float = 0.1
+    cost_point: float = 0.05
+    cost_class: float = 1.0
+    background_weight: float = 0.5
+    point_weight: float = 2e-4
+    threshold: float = 0.5
+    radius: float = 8.0
+    val_every: int = 1
+    workers: int = 1
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "crops_per_image", "crop_size", "val_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.crop_size % 16:
+            raise ConfigError(f"crop_size must be a multiple of 16, not {self.crop_size}")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ConfigError("need 0 < scale_min <= scale_max")
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    loss: float
+    loss_class: float
+    loss_point: float
+    seconds: float
+    lr: float
+    lr_backbone: float
+    val: dict[str, float] = field(default_factory=dict)
+    best: bool = False
+
+
+@dataclass
+class StepInfo:
+    """What a progress display needs after each step."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+
+
+def load_backbone_weights(model: P2PNet, spec: str) -> str:
+    """Initialize the backbone: ``imagenet`` (torchvision, downloaded with its hash checked),
+    ``none`` (random), or a PATH to a torchvision VGG state dict. Returns a description.
+    """
+    if spec == "none":
+        return "random initialization"
+    backbone = model.config.backbone
+    if spec == "imagenet":
+        try:
+            import torchvision
+
+            builder = getattr(torchvision.models, backbone)
+            state = builder(weights="IMAGENET1K_V1").state_dict()
+        except Exception as exc:  # offline: URLError; other network or cache failures
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise WeightsError(
+                f"could not get torchvision's ImageNet {backbone} weights ({reason}); "
+                "use --backbone-weights none to train from scratch, or --backbone-weights "
+                "PATH with a torchvision VGG state dict saved on this machine"
+            ) from None
+        origin = f"torchvision ImageNet {backbone}"
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise WeightsError(f"{spec}: no such file (use imagenet, none or a PATH)")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"{spec}: cannot read backbone weights ({exc})") from None
+        if isinstance(state, dict) and isinstance(state.get("model"), dict):
+            state = state["model"]
+        origin = str(path)
+    features = model.backbone.features
+    wanted = features.state_dict()
+    picked = {}
+    for key, tensor in state.items():
+        local = key.removeprefix("backbone.").removeprefix("features.")
+        if local in wanted and tuple(tensor.shape) == tuple(wanted[local].shape):
+            picked[local] = tensor
+    missing = sorted(set(wanted) - set(picked))
+    if missing:
+        raise WeightsError(
+            f"{spec}: not a {backbone} feature extractor: {len(missing)} tensors missing "
+            f"or of the wrong shape ({', '.join(missing[:3])}…)"
+        )
+    features.load_state_dict(picked)
+    return origin
+
+
+def _optimizer(model: P2PNet, config: TrainConfig) -> torch.optim.Optimizer:
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    return torch.optim.Adam(
+        [{"params": rest, "lr": config.lr}, {"params": backbone, "lr": config.lr_backbone}],
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+    )
+
+
+def _save_state(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Trainer:
+    """One training run; see the module docstring for what it writes.
+
+    Args:
+        train_samples: annotated training images.
+        output_dir: where checkpoints and logs go.
+        config: hyper-parameters.
+        model_config: the architecture to train (backbone, anchors, offset scale).
+        val_samples: validation images (best checkpoint by their MAE), or None.
+        backbone_weights: ``imagenet``, ``none`` or a PATH (ignored when resuming).
+        resume: continue from ``output_dir/state.pt``.
+    """
+
+    def __init__(
+        self,
+        train_samples: Sequence[Sample],
+        output_dir: Path,
+        config: TrainConfig,
+        model_config: ModelConfig,
+        val_samples: Sequence[Sample] | None = None,
+        backbone_weights: str = "none",
+        resume: bool = False,
+    ) -> None:
+        self.config = config
+        self.output_dir = Path(output_dir)
+        self.dist: DistInfo = init_distributed(resolve_device(config.device))
+        self.device = self.dist.device
+        self.autocast_dtype = resolve_precision(config.precision, self.device)
+        self.val_samples = list(val_samples or [])
+        torch.manual_seed(config.seed + self.dist.rank)
+
+        self.state_path = self.output_dir / "state.pt"
+        self.model = P2PNet(model_config)
+        self.start_epoch = 0
+        self.best_mae = math.inf
+        saved = self._read_state() if resume else None
+        if saved is None:
+            self.backbone_origin = load_backbone_weights(self.model, backbone_weights)
+        else:
+            self.model.load_state_dict(saved["model"])
+            self.backbone_origin = saved.get("backbone_origin", "resumed")
+        self.model.to(self.device)
+        self.optimizer = _optimizer(self.model, config)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.autocast_dtype == torch.float16
+        )
+        if saved is not None:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scaler.load_state_dict(saved["scaler"])
+            self.start_epoch = int(saved["epoch"])
+            self.best_mae = float(saved["best_mae"])
+        self.net = (
+            DistributedDataParallel(self.model, device_ids=[self.device.index])
+            if self.dist.enabled and self.device.type == "cuda"
+            else DistributedDataParallel(self.model)
+            if self.dist.enabled
+            else self.model
+        )
+        augment = AugmentConfig(
+            config.scale_min, config.scale_max, config.crop_size, config.crops_per_image
+        )
+        self.dataset = CrowdCrops(train_samples, augment, seed=config.seed)
+        self.sampler = DistributedSampler(
+            self.dataset,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=config.seed,
+        )
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=config.batch_size,
+            sampler=self.sampler,
+            num_workers=config.workers,
+            collate_fn=collate_crops,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=config.workers > 0,
+        )
+        self.criterion = P2PLoss(
+            HungarianMatcher(config.cost_point, config.cost_class),
+            background_weight=config.background_weight,
+            point_weight=config.point_weight,
+        )
+        self.anchors = AnchorCache(model_config.stride, model_config.num_anchors)
+        if self.dist.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def _read_state(self) -> dict | None:
+        if not self.state_path.is_file():
+            raise WeightsError(f"{self.state_path}: nothing to resume (no training state)")
+        try:
+            return torch.load(self.state_path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"{self.state_path}: cannot read training state ({exc})") from None
+
+    def state(self, epoch: int) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "best_mae": self.best_mae,
+            "backbone_origin": self.backbone_origin,
+            "train_config": json.dumps(asdict(self.config)),
+            "model_config": self.model.config.to_json(),
+        }
+
+    def step(self, images: torch.Tensor, targets: list[torch.Tensor]) -> dict[str, float]:
+        """One optimization step on a batch of crops; returns the loss terms."""
+        images = images.to(self.device, non_blocking=True)
+        targets = [t.to(self.device, non_blocking=True) for t in targets]
+        with torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        ):
+            offsets, logits = self.net(images)
+        offsets, logits = offsets.float(), logits.float()
+        anchors = self.anchors.get(*logits.shape[-2:], logits.device, logits.dtype)
+        decoded = decode(offsets, logits, anchors, self.model.config.offset_scale)
+        points, flat_logits = flatten_proposals(decoded.points, logits)
+        losses = self.criterion(points, flat_logits, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses["loss"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: float(v.detach()) for k, v in losses.items() if k != "num_points"}
+
+    def validate(self) -> dict[str, float]:
+        """MAE, MSE and localization of the current weights on the validation images."""
+        counter = Counter(self.model, self.device, precision=self.config.precision)
+        report = evaluate(
+            counter, self.val_samples, self.config.threshold, self.config.radius, with_nap=False
+        )
+        self.model.train()
+        loc = report.localization
+        return {
+            "mae": report.mae,
+            "mse": report.mse,
+            "precision": loc.precision,
+            "recall": loc.recall,
+            "f1": loc.f1,
+        }
+
+    def run(
+        self,
+        on_step: Callable[[StepInfo], None] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+    ) -> list[EpochRecord]:
+        """Train from the start (or resumed) epoch to ``config.epochs``."""
+        records = []
+        epoch = self.start_epoch
+        try:
+            for epoch in range(self.start_epoch, self.config.epochs):
+                records.append(self._epoch(epoch, on_step))
+                if on_epoch and self.dist.is_main:
+                    on_epoch(records[-1])
+        except KeyboardInterrupt:
+            if self.dist.is_main:
+                _save_state(self.state_path, self.state(epoch))  # this epoch starts over
+            raise
+        return records
+
+    def _epoch(self, epoch: int, on_step: Callable[[StepInfo], None] | None) -> EpochRecord:
+        self.model.train()
+        self.sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+        started = time.perf_counter()
+        sums = {"loss": 0.0, "loss_class": 0.0, "loss_point": 0.0}
+        steps = len(self.loader)
+        for index, (images, targets) in enumerate(self.loader):
+            losses = self.step(images, targets)
+            for key in sums:
+                sums[key] += losses[key]
+            if on_step and self.dist.is_main:
+                on_step(StepInfo(epoch + 1, self.config.epochs, index + 1, steps, losses["loss"]))
+        means = {k: v / max(steps, 1) for k, v in sums.items()}
+        record = EpochRecord(
+            epoch=epoch + 1,
+            seconds=time.perf_counter() - started,
+            lr=self.optimizer.param_groups[0]["lr"],
+            lr_backbone=self.optimizer.param_groups[1]["lr"],
+            **means,
+        )
+        last_epoch = epoch + 1 == self.config.epochs
+        if self.dist.is_main:
+            if self.val_samples and ((epoch + 1) % self.config.val_every == 0 or last_epoch):
+                record.val = self.validate()
+                if record.val["mae"] < self.best_mae:
+                    self.best_mae = record.val["mae"]
+                    record.best = True
+            meta = {"epoch": str(epoch + 1), "backbone_init": self.backbone_origin}
+            save_weights(self.output_dir / "last.safetensors", self.model, metadata=meta)
+            if record.best or not self.val_samples:
+                save_weights(self.output_dir / "best.safetensors", self.model, metadata=meta)
+            _save_state(self.state_path, self.state(epoch + 1))
+            with open(self.output_dir / "log.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(asdict(record)) + "\n")
+        if self.dist.enabled:
+            dist.barrier()
+        return record
