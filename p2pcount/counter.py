@@ -103,6 +103,18 @@ class Counter:
         """Load a ``.safetensors`` or ``.pth`` file (ours or the original release's)."""
         return cls(load_model(path), device=device, source=str(path), precision=precision)
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = "synthetic-demo",
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+    ) -> Counter:
+        """A named model (see ``p2pcount weights list``), downloaded and cached if needed."""
+        from p2pcount.registry import resolve_weights
+
+        return cls.from_weights(resolve_weights(name), device=device, precision=precision)
+
     def count(
         self,
         image: ImageInput,

@@ -110,11 +110,9 @@ class Head(nn.Module):
 def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_DIVISOR) -> torch.Tensor:
     """Zero-pad (B, C, H, W) on the right and bottom so H and W are multiples of ``multiple``."""
     height, width = x.shape[-2:]
-    pad_h = -height % multiple
-    pad_w = -width % multiple
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h))
-    return x
+    # Always pad (zero amounts are a cheap copy): no branch on the size, so exported
+    # graphs (ONNX, torch.export) stay valid for every input size.
+    return F.pad(x, (0, -width % multiple, 0, -height % multiple))
 
 
 class P2PNet(nn.Module):

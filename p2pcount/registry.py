@@ -69,6 +69,17 @@ REGISTRY: dict[str, ModelEntry] = {
         filename="SHTechA.pth",
         expected=Expected(size=None, git_blob_sha1="e22d01a7e29cbb6db61af5211b8b1a00cdcf7e71"),
     ),
+    "synthetic-demo": ModelEntry(
+        name="synthetic-demo",
+        description=(
+            "trained by p2pcount on generated synthetic crowds (scripts/train_synthetic_demo.sh); "
+            "knows synthetic scenes only, not real photos"
+        ),
+        backbone="vgg16_bn",
+        licence="MIT, as p2pcount",
+        accuracy="see README (held-out synthetic test set)",
+        bundled="synthetic-demo.safetensors",
+    ),
 }
 
 Notify = Callable[[str], None]
@@ -140,7 +151,7 @@ def fetch(
     original = download_path(entry)
     if not original.is_file():
         if notify:
-            notify(f"downloading {entry.name} (about 86 MB) from {entry.url}")
+            notify(f"downloading {entry.name} from {entry.url}")
             notify(f"licence of {entry.name}: {entry.licence}")
         try:
             download(

@@ -6,15 +6,14 @@ import hashlib
 import random
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from p2pcount.download import Expected, download, git_blob_sha1
 from p2pcount.errors import DownloadError
+from tests.http_server import serve
 
 PAYLOAD = random.Random(0).randbytes(300_000)
 OTHER = random.Random(1).randbytes(len(PAYLOAD))
@@ -26,39 +25,17 @@ EXPECTED = Expected(
 TIMEOUT = 5.0
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Serves /payload, /other (same size, other bytes), /truncated (half, then closes)."""
-
-    def do_GET(self) -> None:
-        """Answer by path; anything unknown is a 404."""
-        bodies = {"/payload": PAYLOAD, "/other": OTHER, "/truncated": PAYLOAD[: len(PAYLOAD) // 2]}
-        body = bodies.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(PAYLOAD)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output quiet."""
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """Run the test HTTP server in a background thread and yield its base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=TIMEOUT)
+    """/payload, /other (same size, other bytes), /truncated (half, then closes)."""
+    size = len(PAYLOAD)
+    routes = {
+        "/payload": (PAYLOAD, size),
+        "/other": (OTHER, size),
+        "/truncated": (PAYLOAD[: size // 2], size),
+    }
+    with serve(routes) as url:
+        yield url
 
 
 def _fails(url: str, dest: Path, expected: Expected = EXPECTED) -> str:

@@ -11,6 +11,7 @@ import typer
 
 from p2pcount.cli import count as _count
 from p2pcount.cli import evaluate as _evaluate
+from p2pcount.cli import export as _export
 from p2pcount.cli import train as _train
 from p2pcount.cli import viz as _viz
 from p2pcount.cli import weights as _weights
@@ -28,6 +29,7 @@ app.command("count")(_count.count)
 app.command("viz")(_viz.viz)
 app.command("train")(_train.train)
 app.command("eval")(_evaluate.evaluate)
+app.command("export")(_export.export)
 app.add_typer(_weights.app, name="weights")
 
 

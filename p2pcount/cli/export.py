@@ -1,0 +1,50 @@
+"""``p2pcount export``: write a model as ONNX or TorchScript."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from p2pcount.cli import options as opt
+from p2pcount.cli.common import message, usage_errors
+
+
+class ExportFormat(str, opt.Enum):
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+class ExportOutputs(str, opt.Enum):
+    points = "points"
+    raw = "raw"
+
+
+def export(
+    weights: Annotated[str, typer.Argument(help="Weights file or model name.")],
+    output: Annotated[Path, typer.Argument(help="File to write (.onnx or .pt).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.onnx,
+    outputs: Annotated[
+        ExportOutputs,
+        typer.Option(
+            "--outputs",
+            help="points: points (B, K, 2) px and scores (B, K); raw: offsets (B, 2N, h, w) "
+            "and logits (B, N, h, w).",
+        ),
+    ] = ExportOutputs.points,
+    opset: Annotated[int, typer.Option("--opset", min=18, help="ONNX opset.")] = 18,
+) -> None:
+    """Export for other runtimes. Input: images (B, 3, H, W) float RGB in [0, 1], any H, W."""
+    import warnings
+
+    from p2pcount.checkpoint import load_model
+    from p2pcount.cli.progress import download_progress
+    from p2pcount.export import export_model
+    from p2pcount.registry import resolve_weights
+
+    with usage_errors():
+        path = resolve_weights(weights, notify=message, progress=download_progress)
+        model = load_model(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_model(model, output, fmt.value, outputs.value, opset)
+    typer.echo(str(output))

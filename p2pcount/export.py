@@ -1,0 +1,102 @@
+"""Exporting a P2PNet to ONNX or TorchScript, for any input height and width.
+
+Input ``images``: (B, 3, H, W) float32 RGB in [0, 1] (normalization and padding happen
+inside the graph). Outputs, by ``outputs``:
+
+* ``"points"`` (default): ``points`` (B, K, 2) head candidates (x, y) in pixels and
+  ``scores`` (B, K) probabilities, K = ceil(H/16)·2 · ceil(W/16)·2 · N, cells row-major and
+  anchors innermost; candidates whose anchor lies in the padding have score 0. The count
+  is ``(scores > threshold).sum(1)``, the soft count ``scores.sum(1)``.
+* ``"raw"``: the maps ``offsets`` (B, 2N, h, w) and ``logits`` (B, N, h, w), as
+  :class:`~p2pcount.model.P2PNet` returns them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from p2pcount.anchors import decode, flatten_proposals, make_anchors, valid_anchor_mask
+from p2pcount.errors import ConfigError
+from p2pcount.model import P2PNet
+
+EXPORT_FORMATS = ("onnx", "torchscript")
+OUTPUTS = ("points", "raw")
+
+
+class PointsModel(nn.Module):
+    """P2PNet followed by decoding: images → (points (B, K, 2), scores (B, K))."""
+
+    def __init__(self, model: P2PNet) -> None:
+        super().__init__()
+        self.model = model
+        self.stride = model.config.stride
+        self.num_anchors = model.config.num_anchors
+        self.offset_scale = model.config.offset_scale
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        offsets, logits = self.model(images)
+        grid_h, grid_w = logits.shape[-2:]
+        anchors = make_anchors(
+            grid_h * self.stride,
+            grid_w * self.stride,
+            self.stride,
+            self.num_anchors,
+            device=logits.device,
+            dtype=logits.dtype,
+        )
+        decoded = decode(offsets, logits, anchors, self.offset_scale)
+        mask = valid_anchor_mask(anchors, images.shape[-2], images.shape[-1])
+        return flatten_proposals(decoded.points, decoded.scores * mask)
+
+
+def export_model(
+    model: P2PNet, path: Path, fmt: str = "onnx", outputs: str = "points", opset: int = 18
+) -> Path:
+    """Write ``model`` (eval mode, CPU, float32) to ``path`` in ``fmt``; returns ``path``."""
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
+    if outputs not in OUTPUTS:
+        raise ConfigError(f"unknown outputs {outputs!r} (use {', '.join(OUTPUTS)})")
+    model = model.float().cpu().eval()
+    module = PointsModel(model) if outputs == "points" else model
+    names = ["points", "scores"] if outputs == "points" else ["offsets", "logits"]
+    example = torch.rand(1, 3, 64, 48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx":
+        _export_onnx(module, example, path, names, opset)
+    else:
+        with torch.no_grad():
+            traced = torch.jit.trace(module, example, check_trace=False)
+        traced.save(str(path))
+    return path
+
+
+def _export_onnx(
+    module: nn.Module, example: torch.Tensor, path: Path, names: list[str], opset: int
+) -> None:
+    try:
+        import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
+    except ImportError:
+        raise ConfigError(
+            "ONNX export needs the onnx extra: pip install 'p2pcount[onnx]'"
+        ) from None
+    dims = {
+        0: torch.export.Dim("batch", min=1, max=1024),
+        2: torch.export.Dim("height", min=1, max=65536),
+        3: torch.export.Dim("width", min=1, max=65536),
+    }
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            input_names=["images"],
+            output_names=names,
+            dynamic_shapes={"images": dims},
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )

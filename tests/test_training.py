@@ -1,0 +1,147 @@
+"""Training end to end on a tiny synthetic dataset: loss falls, resume is exact, Ctrl-C,
+backbone initialization, and two processes with torch.distributed (gloo) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from p2pcount.checkpoint import load_model, read_weights
+from p2pcount.cli import app
+from p2pcount.config import ModelConfig
+from p2pcount.datasets import load_dataset
+from p2pcount.errors import WeightsError
+from p2pcount.model import P2PNet
+from p2pcount.synthetic import write_dataset
+from p2pcount.training import TrainConfig, Trainer, load_backbone_weights
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("syn")
+    return write_dataset(root, count=4, seed=3, min_size=64, max_size=96, max_people=12)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = dict(
+        epochs=2, batch_size=2, crops_per_image=2, crop_size=64, workers=0, seed=0,
+        lr=3e-4, lr_backbone=3e-4, device="cpu", precision="fp32",
+    )  # fmt: skip
+    return TrainConfig(**{**base, **overrides})
+
+
+def _log(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+
+
+def test_two_epochs_loss_falls_and_checkpoint_counts(tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "train", str(tiny_dataset), "--val", str(tiny_dataset), "-o", str(out),
+        "--epochs", "3", "--batch-size", "2", "--crops-per-image", "2", "--crop-size", "64",
+        "--workers", "0", "--backbone-weights", "none", "--lr", "3e-4", "--lr-backbone", "3e-4",
+        "--device", "cpu", "--precision", "fp32",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    log = _log(out)
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+    assert log[-1]["loss"] < log[0]["loss"]
+    assert set(log[0]["val"]) == {"mae", "mse", "precision", "recall", "f1"}
+    assert "epoch 3: loss" in result.stderr
+    for name in ("last.safetensors", "best.safetensors", "state.pt"):
+        assert (out / name).is_file()
+    assert read_weights(out / "last.safetensors").metadata["epoch"] == "3"
+    image = next((tiny_dataset.parent / "images").iterdir())
+    counted = CliRunner().invoke(app, ["count", str(image), "-w", str(out / "last.safetensors")])
+    assert counted.exit_code == 0 and counted.stdout.endswith(f"\t{image}\n")
+
+
+def test_resume_continues_exactly(tiny_dataset: Path, tmp_path: Path) -> None:
+    samples = load_dataset(tiny_dataset)
+    straight = Trainer(samples, tmp_path / "a", tiny_config(), ModelConfig())
+    straight.run()
+    first = Trainer(samples, tmp_path / "b", tiny_config(epochs=1), ModelConfig())
+    first.run()
+    resumed = Trainer(samples, tmp_path / "b", tiny_config(), ModelConfig(), resume=True)
+    assert resumed.start_epoch == 1
+    resumed.run()
+    assert [r["epoch"] for r in _log(tmp_path / "b")] == [1, 2]
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_ctrl_c_leaves_a_resumable_state(tiny_dataset: Path, tmp_path: Path) -> None:
+    samples = load_dataset(tiny_dataset)
+    trainer = Trainer(samples, tmp_path, tiny_config(epochs=3), ModelConfig())
+
+    def interrupt(info) -> None:
+        if info.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(on_step=interrupt)
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["epoch"] == 1  # epoch 2 starts over
+    again = Trainer(samples, tmp_path, tiny_config(epochs=3), ModelConfig(), resume=True)
+    assert again.start_epoch == 1
+    with pytest.raises(WeightsError, match="nothing to resume"):
+        Trainer(samples, tmp_path / "empty", tiny_config(), ModelConfig(), resume=True)
+
+
+def test_backbone_weights_from_a_torchvision_state_dict(tmp_path: Path) -> None:
+    torchvision = pytest.importorskip("torchvision")
+    reference = torchvision.models.vgg16(weights=None)
+    path = tmp_path / "vgg16.pth"
+    torch.save(reference.state_dict(), path)
+    model = P2PNet(ModelConfig())
+    assert load_backbone_weights(model, str(path)) == str(path)
+    assert torch.equal(model.backbone.features[28].weight, reference.features[28].weight)
+    with pytest.raises(WeightsError, match="not a vgg16_bn feature extractor"):
+        load_backbone_weights(P2PNet(ModelConfig(backbone="vgg16_bn")), str(path))
+
+
+def test_imagenet_offline_names_the_other_choices(monkeypatch) -> None:
+    torchvision = pytest.importorskip("torchvision")
+
+    def offline(**kwargs):
+        raise OSError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(torchvision.models, "vgg16", offline)
+    with pytest.raises(WeightsError, match="--backbone-weights none .* --backbone-weights PATH"):
+        load_backbone_weights(P2PNet(ModelConfig()), "imagenet")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_with_gloo(tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+        "-m", "p2pcount", "train", str(tiny_dataset), "-o", str(out), "--epochs", "2",
+        "--batch-size", "1", "--crops-per-image", "2", "--crop-size", "64", "--workers", "0",
+        "--backbone-weights", "none", "--device", "cpu", "--precision", "fp32",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = _log(out)
+    assert [r["epoch"] for r in log] == [1, 2]  # rank 0 alone writes
+    assert done.stderr.count("epoch 2: loss") == 1
+    assert "2 process(es)" in done.stderr
+    load_model(out / "last.safetensors")
