@@ -1,13 +1,20 @@
 """The Python API: count and localize people in images.
 
 >>> from p2pcount import Counter
->>> counter = Counter.from_weights("weights/synthetic-demo.safetensors")
+>>> counter = Counter.from_pretrained("synthetic-demo")
 >>> result = counter.count("crowd.jpg", threshold=0.5)
 >>> result.count, result.soft_count, result.points.shape   # (K, 2) pixels (x, y)
 
 Images of any size are zero-padded (never resized); candidates whose anchor falls in the
 padding are dropped, and every point is in pixels of the original (EXIF-rotated) image,
 clamped into its box [0, W] × [0, H].
+
+Images above ``tile_above`` pixels are counted in tiles: each tile is a core of
+``tile_size`` px plus a margin of half the receptive field on every side (see
+:func:`~p2pcount.inference.tile_margin`), aligned to the 16-px grid, and keeps only the
+candidates whose anchor lies in its core. Every anchor belongs to exactly one core, and
+no core output sees a tile's cut edges, so the result equals the whole-image one up to
+float rounding, with memory bounded by the tile size.
 """
 
 from __future__ import annotations
@@ -20,15 +27,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from p2pcount.anchors import AnchorCache, decode, hard_count, soft_count, valid_anchor_mask
+from p2pcount.anchors import AnchorCache, decode
 from p2pcount.checkpoint import load_model
 from p2pcount.config import DEFAULT_MAX_PIXELS
 from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.errors import ConfigError
 from p2pcount.images import load_image
-from p2pcount.model import P2PNet
+from p2pcount.inference import inference_network, tile_margin
+from p2pcount.model import SIZE_DIVISOR, P2PNet
 
 ImageInput = str | Path | Image.Image | np.ndarray
+
+#: Default tile core (pixels per side) and the image size above which tiling starts.
+DEFAULT_TILE_SIZE = 1024
+DEFAULT_TILE_ABOVE = 2048 * 2048
 
 
 @dataclass
@@ -65,21 +77,39 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """8-bit RGB PIL image → (3, H, W) float32 in [0, 1]."""
-    array = np.array(image, dtype=np.uint8)  # a writable copy torch can own
-    return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
+def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a PIL image (any mode) or an (H, W, 3) uint8 array."""
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
+        return image
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+
+
+@dataclass
+class _Region:
+    """Candidates of one image region, in image coordinates."""
+
+    keys: torch.Tensor  # (P,) global candidate index: (cell row · cells_w + col) · N + anchor
+    points: torch.Tensor  # (P, 2)
+    scores: torch.Tensor  # (P,)
+    count: int
+    soft: float
+    cells: torch.Tensor  # (rows, cols) max probability per core cell
+    cell_origin: tuple[int, int]  # (row, col) of cells[0, 0] in the image's cell grid
 
 
 class Counter:
     """A P2PNet on a device, ready to count.
 
     Args:
-        model: the network (its config gives anchors and offset scale).
+        model: the network (its config gives anchors and offset scale); not modified.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or a torch device.
         source: where the weights came from, for reports.
-        precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA) or ``"auto"`` (bf16 autocast on
-            CPUs with native bf16, fp16 autocast on CUDA, fp32 elsewhere).
+        precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA) or ``"auto"`` (bf16 on CPUs
+            with native bf16, fp16 autocast on CUDA, fp32 elsewhere).
+        tile_size: core size (pixels, rounded up to a multiple of 16) of tiles.
+        tile_above: images with more pixels than this are counted in tiles; 0 = never.
     """
 
     def __init__(
@@ -88,32 +118,42 @@ class Counter:
         device: str | torch.device = "auto",
         source: str = "",
         precision: str = "fp32",
+        tile_size: int = DEFAULT_TILE_SIZE,
+        tile_above: int = DEFAULT_TILE_ABOVE,
     ) -> None:
         self.device = resolve_device(device)
-        self.autocast_dtype = resolve_precision(precision, self.device)
-        self.model = model.to(self.device).eval()
+        compute = resolve_precision(precision, self.device)
+        # bf16 on the CPU: weights cast once. CUDA: autocast (fp32 weights, fp16 math).
+        self.weight_dtype = compute if self.device.type == "cpu" else None
+        self.autocast_dtype = compute if self.device.type == "cuda" else None
         self.config = model.config
+        self.net = inference_network(model, self.device, self.weight_dtype)
         self.source = source
+        if tile_size < 1 or tile_above < 0:
+            raise ConfigError("tile_size must be positive and tile_above non-negative")
+        self.tile_size = -(-tile_size // SIZE_DIVISOR) * SIZE_DIVISOR
+        self.tile_above = tile_above
+        self.margin = tile_margin(model)
         self._anchors = AnchorCache(self.config.stride, self.config.num_anchors)
 
     @classmethod
     def from_weights(
-        cls, path: str | Path, device: str | torch.device = "auto", precision: str = "fp32"
+        cls, path: str | Path, device: str | torch.device = "auto", **kwargs
     ) -> Counter:
-        """Load a ``.safetensors`` or ``.pth`` file (ours or the original release's)."""
-        return cls(load_model(path), device=device, source=str(path), precision=precision)
+        """Load a ``.safetensors`` or ``.pth`` file (ours or the original release's).
+
+        ``kwargs``: ``precision``, ``tile_size``, ``tile_above`` (see the class).
+        """
+        return cls(load_model(path), device=device, source=str(path), **kwargs)
 
     @classmethod
     def from_pretrained(
-        cls,
-        name: str = "synthetic-demo",
-        device: str | torch.device = "auto",
-        precision: str = "fp32",
+        cls, name: str = "synthetic-demo", device: str | torch.device = "auto", **kwargs
     ) -> Counter:
         """A named model (see ``p2pcount weights list``), downloaded and cached if needed."""
         from p2pcount.registry import resolve_weights
 
-        return cls.from_weights(resolve_weights(name), device=device, precision=precision)
+        return cls.from_weights(resolve_weights(name), device=device, **kwargs)
 
     def count(
         self,
@@ -126,60 +166,127 @@ class Counter:
         if isinstance(image, (str, Path)):
             path = str(image)
             image = load_image(image, max_pixels=max_pixels)
-        elif isinstance(image, np.ndarray):
-            image = Image.fromarray(image).convert("RGB")
-        elif image.mode != "RGB":
-            image = image.convert("RGB")
         (result,) = self.count_batch([image], threshold)
         result.path = path
         return result
 
+    def needs_tiling(self, width: int, height: int) -> bool:
+        return 0 < self.tile_above < width * height
+
     @torch.inference_mode()
     def count_batch(
-        self, images: Sequence[Image.Image], threshold: float = 0.5
+        self, images: Sequence[Image.Image | np.ndarray], threshold: float = 0.5
     ) -> list[CountResult]:
-        """Count RGB images of one size in one forward pass; returns results in order."""
+        """Count RGB images of one size, in one forward pass (or tile by tile if large)."""
         threshold = check_threshold(threshold)
-        sizes = {im.size for im in images}
-        if len(sizes) != 1:
-            raise ValueError(f"count_batch needs images of one size, got {sorted(sizes)}")
-        ((width, height),) = sizes
-        batch = torch.stack([image_to_tensor(im) for im in images]).to(self.device)
+        arrays = [as_rgb_array(im) for im in images]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1:
+            raise ValueError(f"count_batch needs images of one size, got {sorted(shapes)}")
+        height, width = arrays[0].shape[:2]
+        if self.needs_tiling(width, height):
+            return [self._count_tiled(a, threshold) for a in arrays]
+        regions = self._regions(arrays, (0, 0), (0, 0, width, height), width, threshold)
+        return [self._result([r], width, height, threshold) for r in regions]
+
+    def _count_tiled(self, array: np.ndarray, threshold: float) -> CountResult:
+        height, width = array.shape[:2]
+        size, margin = self.tile_size, self.margin
+        regions = []
+        for top in range(0, height, size):
+            for left in range(0, width, size):
+                y0, x0 = max(0, top - margin), max(0, left - margin)
+                y1, x1 = min(height, top + size + margin), min(width, left + size + margin)
+                core = (left, top, min(left + size, width), min(top + size, height))
+                crop = array[y0:y1, x0:x1]
+                (region,) = self._regions([crop], (x0, y0), core, width, threshold)
+                regions.append(region)
+        return self._result(regions, width, height, threshold)
+
+    def _forward(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H, W, 3) uint8 → float32 offsets (B, 2N, h, w) and logits (B, N, h, w)."""
+        batch = torch.from_numpy(np.stack(arrays))  # (B, H, W, 3): channels-last as NCHW
+        if self.device.type == "cuda":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        images = batch.permute(0, 3, 1, 2).to(self.weight_dtype or torch.float32).div_(255.0)
         with torch.autocast(
             self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
         ):
-            offsets, logits = self.model(batch)
-        return self._results(offsets.float(), logits.float(), width, height, threshold)
+            offsets, logits = self.net(images)
+        return offsets.float(), logits.float()
 
-    def _results(
-        self, offsets: torch.Tensor, logits: torch.Tensor, width: int, height: int, threshold: float
-    ) -> list[CountResult]:
+    def _regions(
+        self,
+        arrays: Sequence[np.ndarray],
+        origin: tuple[int, int],
+        core: tuple[int, int, int, int],
+        image_width: int,
+        threshold: float,
+    ) -> list[_Region]:
+        """Candidates of same-sized crops taken at ``origin`` (x, y) of an image, keeping
+        those whose anchor lies in ``core`` = (x0, y0, x1, y1), in image coordinates.
+
+        ``origin`` must be a multiple of 16 so that the crop's grid is the image's grid.
+        """
+        offsets, logits = self._forward(arrays)
         grid_h, grid_w = logits.shape[-2:]
         anchors = self._anchors.get(grid_h, grid_w, logits.device, logits.dtype)
         decoded = decode(offsets, logits, anchors, self.config.offset_scale)
-        mask = valid_anchor_mask(anchors, height, width)  # (N, h, w)
-        counts = hard_count(decoded.scores, threshold, mask).cpu()
-        softs = soft_count(decoded.scores, mask).cpu()
-        # (B, h, w, N): cells row-major, anchors innermost, as the original release flattens.
-        scores = (decoded.scores * mask).permute(0, 2, 3, 1)
-        points = decoded.points.permute(0, 3, 4, 2, 1)  # (B, h, w, N, 2)
-        cells_h, cells_w = -(-height // self.config.stride), -(-width // self.config.stride)
-        cell_scores = scores.amax(dim=-1)[:, :cells_h, :cells_w].cpu().numpy()
-        bounds = points.new_tensor([width, height])
-        results = []
-        for b in range(scores.shape[0]):
-            keep = scores[b] > threshold
-            kept = torch.minimum(points[b][keep].clamp_min(0), bounds)
-            results.append(
-                CountResult(
-                    width=width,
-                    height=height,
-                    count=int(counts[b]),
-                    soft_count=float(softs[b]),
-                    points=kept.cpu().numpy().astype(np.float32),
-                    scores=scores[b][keep].cpu().numpy().astype(np.float32),
-                    cell_scores=cell_scores[b],
-                    threshold=threshold,
+        shift = anchors.new_tensor(origin).view(2, 1, 1, 1)
+        ax, ay = anchors + shift  # (N, h, w) each, image coordinates
+        x0, y0, x1, y1 = core
+        mask = (ax >= x0) & (ax < x1) & (ay >= y0) & (ay < y1)  # (N, h, w)
+        stride, n = self.config.stride, self.config.num_anchors
+        # Global candidate index, cells row-major and anchors innermost, to merge tiles.
+        rows = torch.arange(grid_h, device=logits.device).view(1, grid_h, 1) + origin[1] // stride
+        cols = torch.arange(grid_w, device=logits.device).view(1, 1, grid_w) + origin[0] // stride
+        anchor_index = torch.arange(n, device=logits.device).view(n, 1, 1)
+        cells_w = -(-image_width // stride)
+        keys = ((rows * cells_w + cols) * n + anchor_index).permute(1, 2, 0)  # (h, w, N)
+        mask_hwn = mask.permute(1, 2, 0)
+        first_row, first_col = origin[1] // stride, origin[0] // stride
+        cell_rows = slice(y0 // stride - first_row, -(-y1 // stride) - first_row)
+        cell_cols = slice(x0 // stride - first_col, -(-x1 // stride) - first_col)
+        regions = []
+        for b in range(logits.shape[0]):
+            scores = (decoded.scores[b] * mask).permute(1, 2, 0)  # (h, w, N)
+            points = decoded.points[b].permute(2, 3, 1, 0) + shift.view(1, 1, 1, 2)
+            keep = (scores > threshold) & mask_hwn
+            regions.append(
+                _Region(
+                    keys=keys[keep],
+                    points=points[keep],
+                    scores=scores[keep],
+                    count=int(keep.sum()),
+                    soft=float(scores.sum()),
+                    cells=scores.amax(dim=-1)[cell_rows, cell_cols],
+                    cell_origin=(y0 // stride, x0 // stride),
                 )
             )
-        return results
+        return regions
+
+    def _result(
+        self, regions: list[_Region], width: int, height: int, threshold: float
+    ) -> CountResult:
+        """Merge the regions of one image into its result (points in candidate order)."""
+        stride = self.config.stride
+        cell_scores = torch.zeros(-(-height // stride), -(-width // stride))
+        for region in regions:
+            rows, cols = region.cells.shape
+            row, col = region.cell_origin
+            cell_scores[row : row + rows, col : col + cols] = region.cells.cpu()
+        keys = torch.cat([r.keys for r in regions])
+        order = torch.argsort(keys)
+        points = torch.cat([r.points for r in regions])[order]
+        bounds = points.new_tensor([width, height])
+        points = torch.minimum(points.clamp_min(0), bounds)
+        return CountResult(
+            width=width,
+            height=height,
+            count=sum(r.count for r in regions),
+            soft_count=sum(r.soft for r in regions),
+            points=points.cpu().numpy().astype(np.float32),
+            scores=torch.cat([r.scores for r in regions])[order].cpu().numpy().astype(np.float32),
+            cell_scores=cell_scores.numpy(),
+            threshold=threshold,
+        )

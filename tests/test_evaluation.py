@@ -1,0 +1,84 @@
+"""`p2pcount eval` and the evaluation module on toy cases with hand-computed metrics.
+
+The constant model predicts one point on every anchor with probability sigmoid(2) ≈ 0.88:
+a 32 × 32 image gets 64 predictions at (8i + 2 or 6, 8j + 2 or 6).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from p2pcount import Counter
+from p2pcount.cli import app
+from p2pcount.datasets import load_dataset
+from p2pcount.evaluation import evaluate
+from tests.conftest import constant_model
+
+
+@pytest.fixture
+def toy_dataset(tmp_path: Path) -> Path:
+    """a.png: 10 heads exactly on anchors; b.png: no heads. Folder layout with sidecars."""
+    for name in ("a", "b"):
+        Image.new("RGB", (32, 32), (90, 90, 90)).save(tmp_path / f"{name}.png")
+    anchors = [(2 + 4 * k, 2 + 8 * (k % 4)) for k in range(8)] + [(30, 30), (26, 22)]
+    (tmp_path / "a.txt").write_text("".join(f"{x} {y}\n" for x, y in anchors))
+    (tmp_path / "b.txt").write_text("")
+    return tmp_path
+
+
+def test_hand_computed_metrics(toy_dataset: Path) -> None:
+    counter = Counter(constant_model(logit=2.0), device="cpu")
+    report = evaluate(counter, load_dataset(toy_dataset), threshold=0.5, radius=1.0)
+    assert [(e.gt, e.predicted) for e in report.images] == [(10, 64), (0, 64)]
+    assert report.mae == pytest.approx((54 + 64) / 2)
+    assert report.mse == pytest.approx(math.sqrt((54**2 + 64**2) / 2))
+    loc = report.localization
+    assert (loc.tp, loc.fp, loc.fn) == (10, 118, 0)
+    assert loc.precision == pytest.approx(10 / 128) and loc.recall == 1.0
+    assert loc.f1 == pytest.approx(2 * (10 / 128) / (1 + 10 / 128))
+    # Every gt point has a prediction at distance 0 and all scores are equal.
+    assert set(report.nap) == {0.05, 0.25, 0.5}
+    above = evaluate(counter, load_dataset(toy_dataset), threshold=0.9, with_nap=False)
+    assert above.mae == pytest.approx(5.0) and above.localization.tp == 0
+
+
+def test_eval_command_json_csv_sweep_and_viz(toy_dataset: Path, tmp_path: Path, weights_dir):
+    from p2pcount.checkpoint import save_weights
+
+    weights = save_weights(weights_dir / "const.safetensors", constant_model(logit=2.0))
+    runner = CliRunner()
+    out = tmp_path / "overlays"
+    args = ["eval", str(toy_dataset), "-w", str(weights), "--radius", "1", "--format", "json"]
+    result = runner.invoke(app, [*args, "--sweep", "--viz", str(out)])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    for key in ("mae", "mse", "precision", "recall", "f1", "nap", "threshold", "radius"):
+        assert key in doc
+    assert doc["mae"] == pytest.approx(59.0) and doc["radius"] == 1.0
+    assert [r["gt"] for r in doc["per_image"]] == [10, 0]
+    sweep = {row["threshold"]: row["mae"] for row in doc["sweep"]}
+    assert sweep[0.85] == pytest.approx(59.0) and sweep[0.9] == pytest.approx(5.0)
+    assert "MAE" in result.stderr  # the summary table
+    assert sorted(p.name for p in out.iterdir()) == ["a_p2p.png", "b_p2p.png"]
+    overlay = np.asarray(Image.open(out / "a_p2p.png"))
+    assert overlay.shape == (32, 32, 3)
+    table = runner.invoke(app, ["eval", str(toy_dataset), "-w", str(weights)])
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [(r["path"].endswith("a.png"), r["gt"], r["pred"], r["error"]) for r in rows] == [
+        (True, "10", "64", "54"),
+        (False, "0", "64", "64"),
+    ]
+
+
+def test_eval_bad_dataset_exit_2(tmp_path: Path, random_weights: Path) -> None:
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "nope"), "-w", str(random_weights)])
+    assert result.exit_code == 2 and "p2pcount: error:" in result.stderr

@@ -1,0 +1,93 @@
+"""Tiled inference equals whole-image inference; the margin covers the receptive field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from p2pcount import Counter
+from p2pcount.inference import fold_batchnorm, inference_network, receptive_field, tile_margin
+from p2pcount.model import P2PNet
+from tests.conftest import constant_model
+
+
+def _random_model(seed: int = 0) -> P2PNet:
+    torch.manual_seed(seed)
+    model = P2PNet().eval()
+    with torch.no_grad():  # make scores spread around 0.5 so the threshold matters
+        model.classification.output.weight.mul_(20)
+    return model
+
+
+def test_bookkeeping_with_a_position_independent_model() -> None:
+    array = np.zeros((203, 317, 3), np.uint8)
+    whole = Counter(constant_model(logit=1.0), device="cpu", tile_above=0).count(array)
+    tiled = Counter(constant_model(logit=1.0), device="cpu", tile_size=48, tile_above=1)
+    assert tiled.needs_tiling(317, 203)
+    result = tiled.count(array)
+    assert result.count == whole.count == 79 * 51  # anchors x < 317: 79; y < 203: 51
+    assert np.array_equal(result.points, whole.points)  # same order, nothing twice
+    assert np.array_equal(result.cell_scores, whole.cell_scores)
+    assert result.soft_count == pytest.approx(whole.soft_count, rel=1e-6)
+
+
+def test_tiles_equal_the_whole_image_with_a_random_model() -> None:
+    model = _random_model()
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 255, (336, 352, 3), np.uint8)
+    whole = Counter(model, device="cpu", tile_above=0).count(array)
+    tiled = Counter(model, device="cpu", tile_size=176, tile_above=1).count(array)
+    assert 0 < whole.count < 336 * 352 // 16
+    assert tiled.count == whole.count
+    assert tiled.soft_count == pytest.approx(whole.soft_count, rel=1e-5)
+    assert np.allclose(tiled.points, whole.points, atol=1e-3)
+    assert np.allclose(tiled.cell_scores, whole.cell_scores, atol=1e-5)
+
+
+def test_margin_covers_the_measured_receptive_field() -> None:
+    model = _random_model(1)
+    assert receptive_field(model) == 260
+    margin = tile_margin(model)
+    assert margin == 144 and margin % 16 == 0
+    images = torch.rand(1, 3, 320, 320)
+    poked = images.clone()
+    poked[..., 160, 160] += 1.0
+    with torch.no_grad():
+        a, b = model(images)[1], model(poked)[1]
+    changed = (a - b).abs().amax(dim=1)[0] > 0  # (h, w) cells whose output moved
+    rows, cols = torch.nonzero(changed, as_tuple=True)
+    centres = torch.stack([rows, cols], 1).float() * 8 + 4
+    reach = (centres - 160).abs().max().item()
+    assert 0 < reach <= receptive_field(model) / 2 <= margin
+
+
+def test_batchnorm_folding_is_exact() -> None:
+    torch.manual_seed(0)
+    from p2pcount.config import ModelConfig
+
+    model = P2PNet(ModelConfig(backbone="vgg16_bn")).eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+    net = inference_network(model, torch.device("cpu"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # untouched
+    images = torch.rand(2, 3, 48, 32)
+    with torch.no_grad():
+        for a, b in zip(model(images), net(images), strict=True):
+            assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    fold_batchnorm(features)  # nothing to fold: unchanged
+    assert isinstance(features[1], torch.nn.ReLU)
+
+
+def test_bf16_counts_close_to_fp32() -> None:
+    model = _random_model(2)
+    array = np.random.default_rng(1).integers(0, 255, (96, 128, 3), np.uint8)
+    exact = Counter(model, device="cpu", precision="fp32").count(array)
+    fast = Counter(model, device="cpu", precision="bf16").count(array)
+    assert fast.soft_count == pytest.approx(exact.soft_count, rel=0.02)
+    assert abs(fast.count - exact.count) <= max(2, 0.05 * exact.count)
