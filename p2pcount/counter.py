@@ -29,7 +29,7 @@ from PIL import Image
 
 from p2pcount.anchors import AnchorCache, decode
 from p2pcount.checkpoint import load_model
-from p2pcount.config import DEFAULT_MAX_PIXELS
+from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.errors import ConfigError
 from p2pcount.images import load_image
@@ -37,10 +37,6 @@ from p2pcount.inference import inference_network, tile_margin
 from p2pcount.model import SIZE_DIVISOR, P2PNet
 
 ImageInput = str | Path | Image.Image | np.ndarray
-
-#: Default tile core (pixels per side) and the image size above which tiling starts.
-DEFAULT_TILE_SIZE = 1024
-DEFAULT_TILE_ABOVE = 2048 * 2048
 
 
 @dataclass

@@ -54,3 +54,21 @@ def init_distributed(device: torch.device) -> DistInfo:
 def shutdown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def gather_to_main(obj: object, info: DistInfo) -> list[object]:
+    """Every rank's ``obj``, in rank order, on rank 0 (other ranks get an empty list)."""
+    if not info.enabled:
+        return [obj]
+    gathered: list[object] | None = [None] * info.world_size if info.is_main else None
+    dist.gather_object(obj, gathered, dst=0)
+    return gathered or []
+
+
+def broadcast_from_main(value: object, info: DistInfo) -> object:
+    """Rank 0's ``value`` on every rank."""
+    if not info.enabled:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -286,3 +286,33 @@ def test_help_lists_commands(runner) -> None:
     assert result.exit_code == 0
     for command in ("count", "viz", "weights"):
         assert command in result.stdout
+
+
+def test_help_and_import_do_not_load_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, p2pcount, p2pcount.cli\n"
+        "from typer.testing import CliRunner\n"
+        "CliRunner().invoke(p2pcount.cli.app, ['count', '--help'])\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_precision_and_tiling_options(runner, images, all_heads_weights) -> None:
+    path = str(images["a.jpg"])
+    for args in (
+        ["--precision", "fp32"],
+        ["--precision", "bf16"],
+        ["--tile", "16", "--tile-above", "1"],
+    ):
+        result = invoke(runner, ["count", path, *args], all_heads_weights)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == f"60\t{path}\n"
+    bad = invoke(
+        runner, ["count", path, "--precision", "fp16", "--device", "cpu"], all_heads_weights
+    )
+    assert bad.exit_code == 2 and "fp16 runs on CUDA only" in bad.stderr

@@ -23,7 +23,7 @@ def _random_model(seed: int = 0) -> P2PNet:
 def test_bookkeeping_with_a_position_independent_model() -> None:
     array = np.zeros((203, 317, 3), np.uint8)
     whole = Counter(constant_model(logit=1.0), device="cpu", tile_above=0).count(array)
-    tiled = Counter(constant_model(logit=1.0), device="cpu", tile_size=48, tile_above=1)
+    tiled = Counter(constant_model(logit=1.0), device="cpu", tile_size=112, tile_above=1)
     assert tiled.needs_tiling(317, 203)
     result = tiled.count(array)
     assert result.count == whole.count == 79 * 51  # anchors x < 317: 79; y < 203: 51

@@ -38,15 +38,18 @@ def usage_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def load_counter(weights: str | None, device: str, precision: str = "fp32") -> Counter:
-    """The model named by ``--weights`` (or the default) on ``device``; exits 2 on failure."""
+def load_counter(weights: str | None, device: str, **options: object) -> Counter:
+    """The model named by ``--weights`` (or the default) on ``device``; exits 2 on failure.
+
+    ``options`` go to :class:`~p2pcount.counter.Counter` (precision, tile_size, tile_above).
+    """
     from p2pcount.cli.progress import download_progress
     from p2pcount.counter import Counter
     from p2pcount.registry import resolve_weights
 
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
-        return Counter.from_weights(path, device=device, precision=precision)
+        return Counter.from_weights(path, device=device, **options)
 
 
 def collect_paths(paths: list[str], recursive: bool) -> list[str]:

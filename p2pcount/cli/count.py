@@ -1,13 +1,14 @@
 """``p2pcount count``: print the number of people in each image."""
 
 import sys
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
 from p2pcount.cli import options as opt
 from p2pcount.cli.common import collect_paths, finish, load_counter, run_inputs
-from p2pcount.config import DEFAULT_MAX_PIXELS
+from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 
 
 def count(
@@ -18,6 +19,7 @@ def count(
         bool, typer.Option("--soft", help="Report the soft count (sum of probabilities).")
     ] = False,
     device: opt.Device = opt.DeviceChoice.auto,
+    precision: opt.Precision = opt.PrecisionChoice.auto,
     fmt: Annotated[
         opt.OutputFormat, typer.Option("--format", "-f", help="Output format on stdout.")
     ] = opt.OutputFormat.text,
@@ -27,6 +29,9 @@ def count(
     batch_size: opt.BatchSize = 1,
     recursive: opt.Recursive = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    tile: opt.Tile = DEFAULT_TILE_SIZE,
+    tile_above: opt.TileAbove = DEFAULT_TILE_ABOVE,
+    distributed: opt.Distributed = False,
 ) -> None:
     """Count people in images.
 
@@ -35,7 +40,14 @@ def count(
     from p2pcount.formats import ResultWriter
 
     inputs = collect_paths(paths, recursive)
-    counter = load_counter(weights, device.value)
+    counter_options = {"precision": precision.value, "tile_size": tile, "tile_above": tile_above}
+    if distributed:
+        from p2pcount.cli.sharded import count_sharded
+
+        job = ShardedJob(threshold, batch_size, max_pixels, fmt.value, soft, points)
+        count_sharded(inputs, weights, device.value, counter_options, job)
+        return
+    counter = load_counter(weights, device.value, **counter_options)
     header = {"weights": counter.source, "threshold": threshold}
     writer = ResultWriter(sys.stdout, fmt.value, soft=soft, with_points=points, header=header)
     done = 0
@@ -44,3 +56,15 @@ def count(
         done += 1
     writer.close()
     finish(done, len(inputs))
+
+
+@dataclass(frozen=True)
+class ShardedJob:
+    """What every rank of a ``--distributed`` count needs besides the inputs and model."""
+
+    threshold: float
+    batch_size: int
+    max_pixels: int
+    fmt: str
+    soft: bool
+    points: bool

@@ -52,7 +52,7 @@ def evaluate(
         samples = load_dataset(data, data_format, on_warning=message)
         if viz is not None:
             prepare_output_dir(viz)
-    counter = load_counter(weights, device.value, precision.value)
+    counter = load_counter(weights, device.value, precision=precision.value)
     on_image = _overlay_writer(viz, threshold) if viz is not None else None
     report = run_evaluation(
         counter,

@@ -92,3 +92,24 @@ DatasetFormat = Annotated[
 Radius = Annotated[
     float, typer.Option("--radius", min=0.0, help="Match radius (pixels) for P/R/F1.")
 ]
+Tile = Annotated[
+    int,
+    typer.Option(
+        "--tile", min=16, help="Tile core size (pixels) for images above --tile-above pixels."
+    ),
+]
+TileAbove = Annotated[
+    int,
+    typer.Option(
+        "--tile-above",
+        min=0,
+        help="Count images with more pixels than this in tiles (bounded memory); 0 = never.",
+    ),
+]
+Distributed = Annotated[
+    bool,
+    typer.Option(
+        "--distributed",
+        help="Under torchrun: shard the inputs over the ranks; rank 0 prints all results.",
+    ),
+]

@@ -15,7 +15,7 @@ from p2pcount.cli.common import (
     run_inputs,
     usage_errors,
 )
-from p2pcount.config import DEFAULT_MAX_PIXELS
+from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 
 
 def viz(
@@ -34,9 +34,12 @@ def viz(
         bool, typer.Option("--heatmap", help="Blend the per-cell probability map underneath.")
     ] = False,
     device: opt.Device = opt.DeviceChoice.auto,
+    precision: opt.Precision = opt.PrecisionChoice.auto,
     batch_size: opt.BatchSize = 1,
     recursive: opt.Recursive = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
+    tile: opt.Tile = DEFAULT_TILE_SIZE,
+    tile_above: opt.TileAbove = DEFAULT_TILE_ABOVE,
 ) -> None:
     """Write an overlay PNG per image: a dot per detected head and the count.
 
@@ -49,7 +52,9 @@ def viz(
         parse_color(color)
         prepare_output_dir(output_dir)
     inputs = collect_paths(paths, recursive)
-    counter = load_counter(weights, device.value)
+    counter = load_counter(
+        weights, device.value, precision=precision.value, tile_size=tile, tile_above=tile_above
+    )
     namer = OverlayNamer(output_dir, inputs)
     done = 0
     for outcome in run_inputs(counter, inputs, threshold, batch_size, max_pixels, True):

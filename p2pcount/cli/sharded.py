@@ -1,0 +1,78 @@
+"""``p2pcount count --distributed``: inputs sharded over torchrun ranks, merged on rank 0.
+
+Input i goes to rank i mod world_size. The inputs are processed in rounds of
+``ROUND_PER_RANK`` images per rank; after each round the ranks' outcomes are gathered on
+rank 0, which prints them in input order (any output format) and reports failures, so
+output streams and memory stays bounded however many inputs there are.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from p2pcount.cli.common import EXIT_OK, EXIT_PARTIAL, error, load_counter, usage_errors
+
+if TYPE_CHECKING:
+    from p2pcount.cli.count import ShardedJob
+
+ROUND_PER_RANK = 64
+
+
+def count_sharded(
+    inputs: list[str], weights: str | None, device: str, counter_options: dict, job: ShardedJob
+) -> None:
+    from p2pcount.device import resolve_device
+    from p2pcount.distributed import (
+        broadcast_from_main,
+        gather_to_main,
+        init_distributed,
+        shutdown_distributed,
+    )
+    from p2pcount.formats import ResultWriter
+    from p2pcount.pipeline import count_paths
+
+    with usage_errors():
+        info = init_distributed(resolve_device(device))
+    try:
+        counter = load_counter(weights, str(info.device), **counter_options)
+        writer = None
+        if info.is_main:
+            header = {"weights": counter.source, "threshold": job.threshold}
+            writer = ResultWriter(
+                sys.stdout, job.fmt, soft=job.soft, with_points=job.points, header=header
+            )
+        done = 0
+        step = ROUND_PER_RANK * info.world_size
+        for start in range(0, len(inputs), step):
+            mine = list(range(start + info.rank, min(start + step, len(inputs)), info.world_size))
+            outcomes = count_paths(
+                counter,
+                [inputs[i] for i in mine],
+                job.threshold,
+                batch_size=job.batch_size,
+                max_pixels=job.max_pixels,
+            )
+            local = []
+            for index, outcome in zip(mine, outcomes, strict=True):
+                if outcome.result is not None:
+                    outcome.result.cell_scores = outcome.result.cell_scores[:0]  # not printed
+                local.append((index, outcome.error, outcome.result))
+            gathered = gather_to_main(local, info)
+            if writer is not None:
+                for index, message, result in sorted(
+                    (item for part in gathered for item in part), key=lambda item: item[0]
+                ):
+                    if message is not None:
+                        error(message)
+                    else:
+                        writer.write(result, inputs[index])
+                        done += 1
+        if writer is not None:
+            writer.close()
+        code = broadcast_from_main(EXIT_OK if done == len(inputs) else EXIT_PARTIAL, info)
+    finally:
+        shutdown_distributed()
+    raise typer.Exit(code)
