@@ -106,6 +106,7 @@ class Counter:
             with native bf16, fp16 autocast on CUDA, fp32 elsewhere).
         tile_size: core size (pixels, rounded up to a multiple of 16) of tiles.
         tile_above: images with more pixels than this are counted in tiles; 0 = never.
+        copy_model: leave ``model`` untouched (False: convert it in place, saving memory).
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class Counter:
         precision: str = "fp32",
         tile_size: int = DEFAULT_TILE_SIZE,
         tile_above: int = DEFAULT_TILE_ABOVE,
+        copy_model: bool = True,
     ) -> None:
         self.device = resolve_device(device)
         compute = resolve_precision(precision, self.device)
@@ -123,13 +125,13 @@ class Counter:
         self.weight_dtype = compute if self.device.type == "cpu" else None
         self.autocast_dtype = compute if self.device.type == "cuda" else None
         self.config = model.config
-        self.net = inference_network(model, self.device, self.weight_dtype)
+        self.margin = tile_margin(model)
+        self.net = inference_network(model, self.device, self.weight_dtype, copy_model)
         self.source = source
         if tile_size < 1 or tile_above < 0:
             raise ConfigError("tile_size must be positive and tile_above non-negative")
         self.tile_size = -(-tile_size // SIZE_DIVISOR) * SIZE_DIVISOR
         self.tile_above = tile_above
-        self.margin = tile_margin(model)
         self._anchors = AnchorCache(self.config.stride, self.config.num_anchors)
 
     @classmethod
@@ -140,7 +142,8 @@ class Counter:
 
         ``kwargs``: ``precision``, ``tile_size``, ``tile_above`` (see the class).
         """
-        return cls(load_model(path), device=device, source=str(path), **kwargs)
+        model = load_model(path)
+        return cls(model, device=device, source=str(path), copy_model=False, **kwargs)
 
     @classmethod
     def from_pretrained(
@@ -199,7 +202,7 @@ class Counter:
                 regions.append(region)
         return self._result(regions, width, height, threshold)
 
-    def _forward(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_maps(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, H, W, 3) uint8 → float32 offsets (B, 2N, h, w) and logits (B, N, h, w)."""
         batch = torch.from_numpy(np.stack(arrays))  # (B, H, W, 3): channels-last as NCHW
         if self.device.type == "cuda":
@@ -224,7 +227,7 @@ class Counter:
 
         ``origin`` must be a multiple of 16 so that the crop's grid is the image's grid.
         """
-        offsets, logits = self._forward(arrays)
+        offsets, logits = self.forward_maps(arrays)
         grid_h, grid_w = logits.shape[-2:]
         anchors = self._anchors.get(grid_h, grid_w, logits.device, logits.dtype)
         decoded = decode(offsets, logits, anchors, self.config.offset_scale)

@@ -41,13 +41,17 @@ def fold_batchnorm(features: nn.Sequential) -> None:
 
 
 def inference_network(
-    model: P2PNet, device: torch.device, weight_dtype: torch.dtype | None = None
+    model: P2PNet,
+    device: torch.device,
+    weight_dtype: torch.dtype | None = None,
+    copy_model: bool = True,
 ) -> P2PNet:
-    """A copy of ``model`` on ``device``, BN folded, channels-last, weights in ``weight_dtype``.
+    """``model`` on ``device``, BN folded, channels-last, weights in ``weight_dtype``.
 
-    The original model is left untouched (it may be in the middle of training).
+    With ``copy_model`` the original is left untouched (it may be in the middle of
+    training); without, it is converted in place (saves a copy of the weights).
     """
-    net = copy.deepcopy(model).eval()
+    net = (copy.deepcopy(model) if copy_model else model).eval()
     with torch.no_grad():
         fold_batchnorm(net.backbone.features)
     net = net.to(device=device, memory_format=torch.channels_last)

@@ -1,0 +1,341 @@
+#!/usr/bin/env python
+"""p2pcount benchmark: every figure a median of repetitions, every comparison a ratio from
+the same run (this machine is shared and noisy, so absolute numbers drift; ratios less).
+
+Sections:
+  model     throughput (images/s, achieved GFLOP/s from counted conv FLOPs) of p2pcount's
+            inference network against a plain reference forward of the same architecture
+            (NCHW fp32, torch.no_grad, batch norm unfolded: what a user following the spec
+            would write), at 1024x768 and 1920x1080, batch 1 and 4, fp32 and bf16;
+  startup   `p2pcount --help`, `p2pcount count` of one 640x480 image, `python -c "import torch"`;
+  folder    end-to-end `p2pcount count` of 50 generated 1024x768 JPEGs against pure forward;
+  memory    peak RSS of `p2pcount count` on 1920x1080, 3840x2160 and 8000x6000 images;
+  accuracy  bf16 against fp32 counts on the bundled model's synthetic test images.
+
+Usage: .venv/bin/python scripts/benchmark.py [--sections model,startup,...] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from p2pcount.checkpoint import load_model, save_weights  # noqa: E402
+from p2pcount.config import ModelConfig  # noqa: E402
+from p2pcount.counter import Counter  # noqa: E402
+from p2pcount.model import P2PNet  # noqa: E402
+
+P2PCOUNT = [str(REPO / ".venv" / "bin" / "p2pcount")]
+PYTHON = str(REPO / ".venv" / "bin" / "python")
+
+
+# ----------------------------------------------------------------------------- reference
+class ReferenceP2PNet(nn.Module):
+    """The spec written plainly: VGG16(-BN) features 0-29 (0-42), FPN neck, two heads."""
+
+    def __init__(self, batch_norm: bool) -> None:
+        super().__init__()
+        layers, channels = [], 3
+        for item in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+                     512, 512, 512]:  # fmt: skip
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                continue
+            layers.append(nn.Conv2d(channels, item, 3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(item))
+            layers.append(nn.ReLU(inplace=True))
+            channels = item
+        self.features = nn.Sequential(*layers)
+        self.c4_end = 33 if batch_norm else 23
+        self.lateral_c4 = nn.Conv2d(512, 256, 1)
+        self.lateral_c5 = nn.Conv2d(512, 256, 1)
+        self.smooth = nn.Conv2d(256, 256, 3, padding=1)
+
+        def head(out: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(256, out, 3, padding=1),
+            )  # fmt: skip
+
+        self.regression, self.classification = head(8), head(4)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (x - self.mean) / self.std
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, (16 - w % 16) % 16, 0, (16 - h % 16) % 16))
+        c4 = self.features[: self.c4_end](x)
+        c5 = self.features[self.c4_end :](c4)
+        p4 = self.lateral_c4(c4) + F.interpolate(self.lateral_c5(c5), scale_factor=2)
+        p4 = self.smooth(p4)
+        return self.regression(p4), self.classification(p4)
+
+    def load_from(self, model: P2PNet) -> ReferenceP2PNet:
+        ours = model.state_dict()
+        renamed = {}
+        for key, value in ours.items():
+            key = key.replace("backbone.features", "features").replace("neck.output", "smooth")
+            key = key.replace("neck.", "")
+            for head in ("regression", "classification"):
+                for old, new in (("conv1", "0"), ("conv2", "2"), ("output", "4")):
+                    key = key.replace(f"{head}.{old}.", f"{head}.{new}.")
+            renamed[key] = value
+        self.load_state_dict(renamed, strict=False)
+        return self.eval()
+
+
+def conv_flops(model: nn.Module, height: int, width: int) -> float:
+    """2 × MACs of every convolution for one (height, width) image (padded to 16)."""
+    flops = 0.0
+    hooks = []
+
+    def count(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        nonlocal flops
+        k = module.kernel_size[0] * module.kernel_size[1]
+        flops += 2.0 * module.in_channels * k * output.shape[1] * output[0, 0].numel()
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            hooks.append(module.register_forward_hook(count))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, height, width, device="meta"))
+    for hook in hooks:
+        hook.remove()
+    return flops
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    sys.stdout.flush()
+
+
+# ----------------------------------------------------------------------------- sections
+def section_model(weights: Path, quick: bool) -> dict:
+    model = load_model(weights)
+    reference = ReferenceP2PNet(model.config.backbone == "vgg16_bn").load_from(model)
+    meta_model = ReferenceP2PNet(model.config.backbone == "vgg16_bn").to("meta")
+    fp32 = Counter(model, device="cpu", precision="fp32")
+    bf16 = Counter(model, device="cpu", precision="bf16")
+    sizes = [(1024, 768)] if quick else [(1024, 768), (1920, 1080)]
+    batches = [1] if quick else [1, 4]
+    repeats = 2 if quick else 3
+    rng = np.random.default_rng(0)
+    rows, figures = [], {}
+    for width, height in sizes:
+        flops = conv_flops(meta_model, height, width)
+        for batch in batches:
+            arrays = [rng.integers(0, 255, (height, width, 3), np.uint8) for _ in range(batch)]
+            tensor = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays]).float()
+            tensor /= 255
+
+            def run_reference(tensor: torch.Tensor = tensor) -> None:
+                with torch.no_grad():
+                    reference(tensor)
+
+            t_ref = median_time(run_reference, repeats)
+            t_fp32 = median_time(lambda arrays=arrays: fp32.forward_maps(arrays), repeats)
+            t_bf16 = median_time(lambda arrays=arrays: bf16.forward_maps(arrays), repeats)
+            for name, t in (("reference fp32", t_ref), ("p2pcount fp32", t_fp32),
+                            ("p2pcount bf16", t_bf16)):  # fmt: skip
+                rows.append([
+                    f"{width}x{height}", batch, name, f"{batch / t:.3f}",
+                    f"{flops * batch / t / 1e9:.0f}", f"{t_ref / t:.2f}x",
+                ])  # fmt: skip
+            figures[(width, height, batch)] = (t_ref, t_fp32, t_bf16)
+    table(
+        f"Model throughput ({model.config.backbone}; conv GFLOP per 1024x768 image: "
+        f"{conv_flops(meta_model, 768, 1024) / 1e9:.0f})",
+        ["size", "batch", "forward", "images/s", "GFLOP/s", "vs reference"],
+        rows,
+    )
+    return figures
+
+
+def _run(command: list[str], **kwargs) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - start
+
+
+def section_startup(weights: Path, workdir: Path, quick: bool) -> None:
+    image = workdir / "small.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8)).save(image)
+    repeats = 3 if quick else 5
+    torch_s = statistics.median(_run([PYTHON, "-c", "import torch"]) for _ in range(repeats))
+    help_s = statistics.median(_run([*P2PCOUNT, "--help"]) for _ in range(repeats))
+    count_s = statistics.median(
+        _run([*P2PCOUNT, "count", str(image), "-w", str(weights)]) for _ in range(repeats)
+    )
+    table(
+        "Start-up (wall time, median)",
+        ["command", "seconds", "vs import torch"],
+        [
+            ['python -c "import torch"', f"{torch_s:.2f}", "1.00x"],
+            ["p2pcount --help", f"{help_s:.2f}", f"{help_s / torch_s:.2f}x"],
+            ["p2pcount count one 640x480", f"{count_s:.2f}", f"+{count_s - torch_s:.2f} s"],
+        ],
+    )
+
+
+def section_folder(weights: Path, workdir: Path, quick: bool, precision: str) -> None:
+    folder = workdir / "frames"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(2)
+    n = 12 if quick else 50
+    for i in range(n):
+        array = rng.integers(0, 255, (768 // 8, 1024 // 8, 3), np.uint8)
+        Image.fromarray(array).resize((1024, 768), Image.Resampling.BILINEAR).save(
+            folder / f"{i:03d}.jpg", quality=90
+        )
+    counter = Counter.from_weights(weights, device="cpu", precision=precision)
+    arrays = [np.zeros((768, 1024, 3), np.uint8)] * 4
+    t_forward = median_time(lambda: counter.forward_maps(arrays), 2 if quick else 3) / 4
+    command = [*P2PCOUNT, "count", str(folder), "-w", str(weights), "--batch-size", "4",
+               "--precision", precision]  # fmt: skip
+    t_total = _run(command)
+    # The end-to-end command includes start-up; subtract it for throughput.
+    t_start = _run([*P2PCOUNT, "count", str(folder / "000.jpg"), "-w", str(weights),
+                    "--precision", precision]) - t_forward  # fmt: skip
+    per_image = (t_total - t_start) / n
+    table(
+        f"Folder of {n} 1024x768 JPEGs ({precision}, batch 4)",
+        ["measure", "images/s", "of pure forward"],
+        [
+            ["pure forward (batch 4)", f"{1 / t_forward:.3f}", "100%"],
+            [
+                "p2pcount count FOLDER (minus start-up)",
+                f"{1 / per_image:.3f}",
+                f"{t_forward / per_image:.0%}",
+            ],
+        ],  # fmt: skip
+    )
+
+
+def section_memory(weights: Path, workdir: Path, quick: bool, precision: str) -> None:
+    sizes = [(1920, 1080), (3840, 2160)] + ([] if quick else [(8000, 6000)])
+    rows = []
+    for width, height in sizes:
+        image = workdir / f"big_{width}x{height}.jpg"
+        small = np.random.default_rng(3).integers(0, 255, (height // 16, width // 16, 3), np.uint8)
+        Image.fromarray(small).resize((width, height)).save(image, quality=85)
+        command = [*P2PCOUNT, "count", str(image), "-w", str(weights), "--precision", precision]
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        tiled = "yes" if width * height > 2048 * 2048 else "no"
+        rows.append([f"{width}x{height}", tiled, f"{usage.ru_maxrss / 1024:.0f}",
+                     f"{seconds:.1f}", os.waitstatus_to_exitcode(status)])  # fmt: skip
+    table(
+        f"Peak memory of `p2pcount count` ({precision})",
+        ["image", "tiled", "peak RSS (MiB)", "seconds", "exit"],
+        rows,
+    )
+
+
+def section_accuracy(quick: bool) -> None:
+    weights = REPO / "weights" / "synthetic-demo.safetensors"
+    test_list = REPO / "data" / "syn-test" / "list.txt"
+    if not weights.is_file() or not test_list.is_file():
+        print(
+            "\n(accuracy: needs weights/synthetic-demo.safetensors and data/syn-test; "
+            "make it with scripts/make_synthetic.py data/syn-test --count 120 --seed 3)"
+        )
+        return
+    from p2pcount.datasets import load_dataset
+    from p2pcount.images import load_image
+
+    samples = load_dataset(test_list)[: 20 if quick else 100]
+    fp32 = Counter.from_weights(weights, device="cpu", precision="fp32")
+    bf16 = Counter.from_weights(weights, device="cpu", precision="bf16")
+    hard = [0, 0]
+    soft = [0.0, 0.0]
+    worst = 0.0
+    for sample in samples:
+        image = load_image(sample.image, exif=False)
+        a, b = fp32.count(image), bf16.count(image)
+        hard[0] += a.count
+        hard[1] += b.count
+        soft[0] += a.soft_count
+        soft[1] += b.soft_count
+        worst = max(worst, abs(a.count - b.count) / max(a.count, 1))
+    table(
+        f"bf16 against fp32 on {len(samples)} synthetic test images",
+        ["measure", "fp32", "bf16", "difference"],
+        [
+            ["total hard count", hard[0], hard[1], f"{(hard[1] - hard[0]) / max(hard[0], 1):+.2%}"],
+            [
+                "total soft count",
+                f"{soft[0]:.1f}",
+                f"{soft[1]:.1f}",
+                f"{(soft[1] - soft[0]) / max(soft[0], 1e-9):+.2%}",
+            ],
+            ["worst image (hard)", "", "", f"{worst:.2%}"],
+        ],  # fmt: skip
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sections", default="model,startup,folder,memory,accuracy")
+    parser.add_argument("--quick", action="store_true", help="Fewer sizes and repetitions.")
+    parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "vgg16_bn"])
+    parser.add_argument("--precision", default="auto", help="For folder and memory sections.")
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    print(f"## p2pcount benchmark ({time.strftime('%Y-%m-%d')})\n")
+    print(f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        torch.manual_seed(0)
+        weights = save_weights(workdir / "bench.safetensors", P2PNet(ModelConfig(args.backbone)))
+        if "model" in sections:
+            section_model(weights, args.quick)
+        if "startup" in sections:
+            section_startup(weights, workdir, args.quick)
+        if "folder" in sections:
+            section_folder(weights, workdir, args.quick, args.precision)
+        if "memory" in sections:
+            section_memory(weights, workdir, args.quick, args.precision)
+        if "accuracy" in sections:
+            section_accuracy(args.quick)
+
+
+if __name__ == "__main__":
+    main()
