@@ -83,8 +83,17 @@ def train_progress(enabled: bool = True) -> Iterator[tuple[Callable, Callable]]:
         if enabled:
             echo(describe_epoch(record))
 
-    if not enabled or not _interactive():
+    if not enabled:
         yield (lambda info: None), on_epoch
+        return
+    if not _interactive():  # logs: a line at every tenth of an epoch
+
+        def on_step_line(info: object) -> None:
+            if info.step == info.steps or info.step % max(1, info.steps // 10) == 0:
+                echo(f"epoch {info.epoch}/{info.epochs} step {info.step}/{info.steps} "
+                     f"loss {info.loss:.4f}")  # fmt: skip
+
+        yield on_step_line, on_epoch
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

@@ -1,0 +1,59 @@
+"""Device and precision selection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from p2pcount import device as device_module
+from p2pcount.device import resolve_device, resolve_precision
+from p2pcount.errors import ConfigError
+
+CPU = torch.device("cpu")
+CUDA = torch.device("cuda")
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", CPU) is torch.bfloat16
+    assert resolve_precision("auto", CUDA) is torch.float16
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", CPU) is None  # plain float32
+
+
+def test_explicit_precisions() -> None:
+    assert resolve_precision("fp32", CPU) is None
+    assert resolve_precision("bf16", CPU) is torch.bfloat16
+    assert resolve_precision("fp16", CUDA) is torch.float16
+    with pytest.raises(ConfigError, match="fp16 runs on CUDA only"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(ConfigError, match="unknown precision"):
+        resolve_precision("fp8", CPU)
+
+
+def test_cpu_flags_are_read_from_cpuinfo(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    real_open = open
+
+    def fake(flags: str):
+        path = tmp_path / "cpuinfo"
+        path.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        return lambda name, *a, **k: real_open(path if name == "/proc/cpuinfo" else name, *a, **k)
+
+    monkeypatch.setattr("builtins.open", fake("fpu avx512f avx512_bf16"))
+    assert device_module.cpu_has_native_bf16()
+    monkeypatch.setattr("builtins.open", fake("fpu avx2 amx_bf16 amx_tile"))
+    assert device_module.cpu_has_native_bf16()
+    monkeypatch.setattr("builtins.open", fake("fpu avx2 avx512f"))
+    assert not device_module.cpu_has_native_bf16()
+
+
+def test_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_device("cpu") == CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == CPU
+    with pytest.raises(ConfigError, match="CUDA was requested"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device"):
+        resolve_device("gpu0")
+    with pytest.raises(ConfigError, match="unsupported device"):
+        resolve_device("meta")
