@@ -15,6 +15,7 @@ stride S the prediction grid is h × w = H/S × W/S cells; each cell holds N anc
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -59,16 +60,21 @@ def make_anchors(
 
 
 class AnchorCache:
-    """Anchors memoized per (grid height, grid width, device, dtype).
+    """Anchors memoized per (grid height, grid width, device, dtype), least recently used
+    first out beyond ``size`` entries.
 
-    Shell loops and folders of same-sized frames ask for the same grid again and again;
-    building it once per shape keeps decoding free of repeated allocations.
+    Folders of same-sized frames ask for the same grid again and again; building it once
+    per shape keeps decoding free of repeated allocations, and the bound keeps a folder of
+    many different sizes from growing memory.
     """
 
-    def __init__(self, stride: int = 8, num_anchors: int = 4) -> None:
+    def __init__(self, stride: int = 8, num_anchors: int = 4, size: int = 8) -> None:
         self.stride = stride
         self.num_anchors = num_anchors
-        self._cache: dict[tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
+        self.size = size
+        self._cache: OrderedDict[tuple[int, int, torch.device, torch.dtype], torch.Tensor] = (
+            OrderedDict()
+        )
 
     def get(
         self, grid_h: int, grid_w: int, device: torch.device, dtype: torch.dtype
@@ -76,7 +82,9 @@ class AnchorCache:
         """(2, N, grid_h, grid_w) anchors in pixels for a grid of grid_h × grid_w cells."""
         key = (grid_h, grid_w, torch.device(device), dtype)
         anchors = self._cache.get(key)
-        if anchors is None:
+        if anchors is not None:
+            self._cache.move_to_end(key)
+        else:
             anchors = make_anchors(
                 grid_h * self.stride,
                 grid_w * self.stride,
@@ -86,6 +94,8 @@ class AnchorCache:
                 dtype=dtype,
             )
             self._cache[key] = anchors
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
         return anchors
 
 

@@ -12,16 +12,15 @@ Every failure is a :class:`WeightsError` naming the file and what is wrong.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from p2pcount.atomic import atomic_path
 from p2pcount.config import ModelConfig
-from p2pcount.errors import ConfigError, WeightsError
+from p2pcount.errors import ConfigError, WeightsError, first_line
 from p2pcount.model import P2PNet
 from p2pcount.original import convert_original, is_original_state_dict
 
@@ -63,15 +62,12 @@ def save_weights(
             tensor = tensor.to(dtype)
         state[key] = tensor.contiguous()
     meta = {FORMAT_KEY: FORMAT_VALUE, CONFIG_KEY: model.config.to_json(), **(metadata or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        save_file(state, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp), metadata=meta)
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot write weights ({exc.strerror or exc})") from None
     return path
 
 
@@ -104,8 +100,9 @@ def _read_safetensors(path: Path) -> LoadedWeights:
             metadata = dict(handle.metadata() or {})
             state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({reason})") from None
+        raise WeightsError(
+            f"{path}: truncated or corrupt safetensors file ({first_line(exc)})"
+        ) from None
     if CONFIG_KEY in metadata:
         try:
             config = ModelConfig.from_json(metadata[CONFIG_KEY])
@@ -120,9 +117,8 @@ def _read_torch(path: Path) -> LoadedWeights:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad pickles and zips
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WeightsError(
-            f"{path}: not a safetensors or PyTorch checkpoint, or truncated ({reason[:200]})"
+            f"{path}: not a safetensors or PyTorch checkpoint, or truncated ({first_line(exc)})"
         ) from None
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]

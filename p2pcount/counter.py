@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from p2pcount.anchors import AnchorCache, decode
+from p2pcount.anchors import AnchorCache, decode, hard_count, soft_count
 from p2pcount.checkpoint import load_model
 from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.errors import ConfigError
-from p2pcount.images import load_image
+from p2pcount.images import load_image, to_rgb
 from p2pcount.inference import inference_network, tile_margin
 from p2pcount.model import SIZE_DIVISOR, P2PNet
 
@@ -79,7 +79,7 @@ def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
         return image
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return np.asarray(to_rgb(image))
 
 
 @dataclass
@@ -99,7 +99,7 @@ class Counter:
     """A P2PNet on a device, ready to count.
 
     Args:
-        model: the network (its config gives anchors and offset scale); not modified.
+        model: the network (its config gives anchors and offset scale).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or a torch device.
         source: where the weights came from, for reports.
         precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA) or ``"auto"`` (bf16 on CPUs
@@ -119,19 +119,19 @@ class Counter:
         tile_above: int = DEFAULT_TILE_ABOVE,
         copy_model: bool = True,
     ) -> None:
+        if tile_size < 1 or tile_above < 0:
+            raise ConfigError("tile_size must be positive and tile_above non-negative")
         self.device = resolve_device(device)
         compute = resolve_precision(precision, self.device)
         # bf16 on the CPU: weights cast once. CUDA: autocast (fp32 weights, fp16 math).
         self.weight_dtype = compute if self.device.type == "cpu" else None
         self.autocast_dtype = compute if self.device.type == "cuda" else None
         self.config = model.config
-        self.margin = tile_margin(model)
-        self.net = inference_network(model, self.device, self.weight_dtype, copy_model)
         self.source = source
-        if tile_size < 1 or tile_above < 0:
-            raise ConfigError("tile_size must be positive and tile_above non-negative")
         self.tile_size = -(-tile_size // SIZE_DIVISOR) * SIZE_DIVISOR
         self.tile_above = tile_above
+        self.margin = tile_margin(model)
+        self.net = inference_network(model, self.device, self.weight_dtype, copy_model)
         self._anchors = AnchorCache(self.config.stride, self.config.num_anchors)
 
     @classmethod
@@ -246,6 +246,8 @@ class Counter:
         first_row, first_col = origin[1] // stride, origin[0] // stride
         cell_rows = slice(y0 // stride - first_row, -(-y1 // stride) - first_row)
         cell_cols = slice(x0 // stride - first_col, -(-x1 // stride) - first_col)
+        counts = hard_count(decoded.scores, threshold, mask).tolist()
+        softs = soft_count(decoded.scores, mask).tolist()
         regions = []
         for b in range(logits.shape[0]):
             scores = (decoded.scores[b] * mask).permute(1, 2, 0)  # (h, w, N)
@@ -256,8 +258,8 @@ class Counter:
                     keys=keys[keep],
                     points=points[keep],
                     scores=scores[keep],
-                    count=int(keep.sum()),
-                    soft=float(scores.sum()),
+                    count=counts[b],
+                    soft=softs[b],
                     cells=scores.amax(dim=-1)[cell_rows, cell_cols],
                     cell_origin=(y0 // stride, x0 // stride),
                 )

@@ -8,6 +8,12 @@ line, so ``p2pcount: error: PATH: reason`` reads well.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (or its type name), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 class P2PCountError(Exception):
     """Base class of every error p2pcount raises on purpose."""
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from p2pcount.anchors import decode, flatten_proposals, make_anchors, valid_anchor_mask
+from p2pcount.atomic import atomic_path
 from p2pcount.errors import ConfigError
 from p2pcount.model import P2PNet
 
@@ -64,13 +65,17 @@ def export_model(
     module = PointsModel(model) if outputs == "points" else model
     names = ["points", "scores"] if outputs == "points" else ["offsets", "logits"]
     example = torch.rand(1, 3, 64, 48)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "onnx":
-        _export_onnx(module, example, path, names, opset)
-    else:
-        with torch.no_grad():
-            traced = torch.jit.trace(module, example, check_trace=False)
-        traced.save(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            if fmt == "onnx":
+                _export_onnx(module, example, tmp, names, opset)
+            else:
+                with torch.no_grad():
+                    traced = torch.jit.trace(module, example, check_trace=False)
+                traced.save(str(tmp))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
 
 

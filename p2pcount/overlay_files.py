@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image
+
+from p2pcount.atomic import atomic_path
+from p2pcount.errors import ConfigError
 
 
 class OverlayNamer:
@@ -20,7 +22,7 @@ class OverlayNamer:
 
     def __init__(self, output_dir: Path, inputs: Iterable[str]) -> None:
         self.output_dir = output_dir
-        self._inputs = {_identity(Path(p)) for p in inputs}
+        self._inputs = {Path(p).resolve() for p in inputs}
         self._given: set[Path] = set()
 
     def name_for(self, input_path: str) -> Path:
@@ -29,23 +31,25 @@ class OverlayNamer:
         while True:
             suffix = "" if number == 1 else f"-{number}"
             candidate = self.output_dir / f"{stem}_p2p{suffix}.png"
-            if candidate not in self._given and _identity(candidate) not in self._inputs:
+            if candidate not in self._given and candidate.resolve() not in self._inputs:
                 self._given.add(candidate)
                 return candidate
             number += 1
 
 
-def _identity(path: Path) -> Path:
-    return path.resolve()
-
-
 def write_png_atomic(image: Image.Image, target: Path) -> None:
     """Save ``image`` as PNG at ``target`` via a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    with atomic_path(target) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def prepare_output_dir(folder: Path) -> None:
+    """Create ``folder`` if missing; refuse one that is not a writable directory."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: output path exists and is not a directory")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{folder}: cannot create output directory ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{folder}: output directory is not writable")

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,6 +30,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from p2pcount.anchors import AnchorCache, decode, flatten_proposals
+from p2pcount.atomic import atomic_path
 from p2pcount.augment import AugmentConfig
 from p2pcount.checkpoint import save_weights
 from p2pcount.config import ModelConfig
@@ -39,7 +38,7 @@ from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
 from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.distributed import DistInfo, init_distributed
-from p2pcount.errors import ConfigError, WeightsError
+from p2pcount.errors import ConfigError, WeightsError, first_line
 from p2pcount.evaluation import evaluate
 from p2pcount.loss import P2PLoss
 from p2pcount.matcher import HungarianMatcher
@@ -121,9 +120,8 @@ def load_backbone_weights(model: P2PNet, spec: str) -> str:
             builder = getattr(torchvision.models, backbone)
             state = builder(weights="IMAGENET1K_V1").state_dict()
         except Exception as exc:  # offline: URLError; other network or cache failures
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise WeightsError(
-                f"could not get torchvision's ImageNet {backbone} weights ({reason}); "
+                f"could not get torchvision's ImageNet {backbone} weights ({first_line(exc)}); "
                 "use --backbone-weights none to train from scratch, or --backbone-weights "
                 "PATH with a torchvision VGG state dict saved on this machine"
             ) from None
@@ -167,14 +165,8 @@ def _optimizer(model: P2PNet, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _save_state(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Trainer:
@@ -209,10 +201,17 @@ class Trainer:
         torch.manual_seed(config.seed + self.dist.rank)
 
         self.state_path = self.output_dir / "state.pt"
+        saved = self._read_state() if resume else None
+        if saved is None and (self.state_path.exists() or (self.output_dir / "log.jsonl").exists()):
+            raise ConfigError(
+                f"{self.output_dir}: already holds a training run; "
+                "continue it with --resume or choose another --output-dir"
+            )
+        if saved is not None:  # the architecture being resumed, whatever was asked
+            model_config = ModelConfig.from_json(saved["model_config"])
         self.model = P2PNet(model_config)
         self.start_epoch = 0
         self.best_mae = math.inf
-        saved = self._read_state() if resume else None
         if saved is None:
             self.backbone_origin = load_backbone_weights(self.model, backbone_weights)
         else:
@@ -253,7 +252,9 @@ class Trainer:
             num_workers=config.workers,
             collate_fn=collate_crops,
             pin_memory=self.device.type == "cuda",
-            persistent_workers=config.workers > 0,
+            # Workers start afresh each epoch with the dataset's current epoch (its
+            # randomness): persistent workers would keep the first epoch's crops forever.
+            persistent_workers=False,
         )
         self.criterion = P2PLoss(
             HungarianMatcher(config.cost_point, config.cost_class),
@@ -328,16 +329,14 @@ class Trainer:
     ) -> list[EpochRecord]:
         """Train from the start (or resumed) epoch to ``config.epochs``."""
         records = []
-        epoch = self.start_epoch
-        try:
-            for epoch in range(self.start_epoch, self.config.epochs):
-                records.append(self._epoch(epoch, on_step))
-                if on_epoch and self.dist.is_main:
-                    on_epoch(records[-1])
-        except KeyboardInterrupt:
-            if self.dist.is_main:
-                _save_state(self.state_path, self.state(epoch))  # this epoch starts over
-            raise
+        if self.dist.is_main and self.start_epoch == 0:
+            # A resumable state from the very start: Ctrl-C at any time leaves the state of
+            # the last epoch boundary (written atomically after every epoch).
+            _save_state(self.state_path, self.state(self.start_epoch))
+        for epoch in range(self.start_epoch, self.config.epochs):
+            records.append(self._epoch(epoch, on_step))
+            if on_epoch and self.dist.is_main:
+                on_epoch(records[-1])
         return records
 
     def _epoch(self, epoch: int, on_step: Callable[[StepInfo], None] | None) -> EpochRecord:

@@ -101,3 +101,14 @@ def test_nine_anchors_sit_on_a_three_by_three_lattice() -> None:
     dx, dy = anchor_offsets(9, 12)
     assert dx == [-4.0, 0.0, 4.0] * 3
     assert dy == [-4.0] * 3 + [0.0] * 3 + [4.0] * 3
+
+
+def test_anchor_cache_is_bounded() -> None:
+    cache = AnchorCache(size=2)
+    cpu = torch.device("cpu")
+    first = cache.get(1, 1, cpu, torch.float32)
+    cache.get(1, 2, cpu, torch.float32)
+    assert cache.get(1, 1, cpu, torch.float32) is first  # now most recent
+    cache.get(1, 3, cpu, torch.float32)  # evicts (1, 2)
+    assert cache.get(1, 1, cpu, torch.float32) is first
+    assert len(cache._cache) == 2

@@ -42,7 +42,7 @@ def test_two_ranks_match_a_single_process(frames, all_heads_weights, fmt) -> Non
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode != 0  # one input is missing: exit 1 on every rank
+    assert done.returncode == 1, done.stderr[-2000:]  # one input is missing: exit 1
     assert done.stdout == single.stdout  # same results, same order, printed once
     assert done.stderr.count("missing.png: no such file") == 1
     if fmt == "jsonl":
@@ -56,3 +56,20 @@ def test_distributed_flag_without_torchrun_runs_single(frames, all_heads_weights
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert len(result.stdout.splitlines()) == 5
+
+
+def test_two_ranks_share_paths_read_from_stdin(frames, all_heads_weights) -> None:
+    args = ["count", "-", "-w", str(all_heads_weights), "--device", "cpu"]
+    stdin = "\n".join(frames) + "\n"
+    single = CliRunner().invoke(app, args, input=stdin)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+        "-m", "p2pcount", *args, "--distributed",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        command, input=stdin, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stdout == single.stdout and len(done.stdout.splitlines()) == 5

@@ -18,7 +18,7 @@ from p2pcount.checkpoint import load_model, read_weights
 from p2pcount.cli import app
 from p2pcount.config import ModelConfig
 from p2pcount.datasets import load_dataset
-from p2pcount.errors import WeightsError
+from p2pcount.errors import ConfigError, WeightsError
 from p2pcount.model import P2PNet
 from p2pcount.synthetic import write_dataset
 from p2pcount.training import TrainConfig, Trainer, load_backbone_weights
@@ -92,11 +92,42 @@ def test_ctrl_c_leaves_a_resumable_state(tiny_dataset: Path, tmp_path: Path) -> 
     with pytest.raises(KeyboardInterrupt):
         trainer.run(on_step=interrupt)
     state = torch.load(tmp_path / "state.pt", weights_only=True)
-    assert state["epoch"] == 1  # epoch 2 starts over
+    assert state["epoch"] == 1  # epoch 2 starts over, from the end of epoch 1
+    after_epoch_1 = read_weights(tmp_path / "last.safetensors").state
+    assert all(torch.equal(state["model"][k], after_epoch_1[k]) for k in after_epoch_1)
     again = Trainer(samples, tmp_path, tiny_config(epochs=3), ModelConfig(), resume=True)
     assert again.start_epoch == 1
     with pytest.raises(WeightsError, match="nothing to resume"):
         Trainer(samples, tmp_path / "empty", tiny_config(), ModelConfig(), resume=True)
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        Trainer(samples, tmp_path, tiny_config(), ModelConfig())
+    resumed = Trainer(samples, tmp_path, tiny_config(), ModelConfig("vgg16_bn"), resume=True)
+    assert resumed.model.config.backbone == "vgg16"  # the run's own architecture
+
+
+def test_ctrl_c_in_the_first_epoch_leaves_the_initial_state(tiny_dataset, tmp_path) -> None:
+    samples = load_dataset(tiny_dataset)
+    trainer = Trainer(samples, tmp_path, tiny_config(), ModelConfig())
+    initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    def interrupt(info) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(on_step=interrupt)
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["epoch"] == 0
+    assert all(torch.equal(state["model"][k], initial[k]) for k in initial)
+
+
+def test_crops_change_every_epoch_with_loader_workers(tiny_dataset, tmp_path) -> None:
+    trainer = Trainer(load_dataset(tiny_dataset), tmp_path, tiny_config(workers=1), ModelConfig())
+    batches = []
+    for epoch in (0, 1):
+        trainer.sampler.set_epoch(epoch)
+        trainer.dataset.set_epoch(epoch)
+        batches.append(sorted(float(images.sum()) for images, _ in trainer.loader))
+    assert batches[0] != batches[1]
 
 
 def test_backbone_weights_from_a_torchvision_state_dict(tmp_path: Path) -> None:

@@ -39,14 +39,14 @@ def count(
     """
     from p2pcount.formats import ResultWriter
 
-    inputs = collect_paths(paths, recursive)
     counter_options = {"precision": precision.value, "tile_size": tile, "tile_above": tile_above}
     if distributed:
         from p2pcount.cli.sharded import count_sharded
 
         job = ShardedJob(threshold, batch_size, max_pixels, fmt.value, soft, points)
-        count_sharded(inputs, weights, device.value, counter_options, job)
+        count_sharded(paths, recursive, weights, device.value, counter_options, job)
         return
+    inputs = collect_paths(paths, recursive)
     counter = load_counter(weights, device.value, **counter_options)
     header = {"weights": counter.source, "threshold": threshold}
     writer = ResultWriter(sys.stdout, fmt.value, soft=soft, with_points=points, header=header)

@@ -43,10 +43,10 @@ def evaluate(
     precision: opt.Precision = opt.PrecisionChoice.fp32,
 ) -> None:
     """Count and localization metrics: MAE, MSE (root mean squared error), P/R/F1, nAP."""
-    from p2pcount.cli.viz import prepare_output_dir
     from p2pcount.datasets import load_dataset
     from p2pcount.evaluation import DEFAULT_SWEEP
     from p2pcount.evaluation import evaluate as run_evaluation
+    from p2pcount.overlay_files import prepare_output_dir
 
     with usage_errors():
         samples = load_dataset(data, data_format, on_warning=message)

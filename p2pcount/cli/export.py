@@ -38,11 +38,14 @@ def export(
 
     from p2pcount.checkpoint import load_model
     from p2pcount.cli.progress import download_progress
+    from p2pcount.errors import ConfigError
     from p2pcount.export import export_model
     from p2pcount.registry import resolve_weights
 
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
+        if output.exists() and output.resolve() == path.resolve():
+            raise ConfigError(f"{output}: refusing to overwrite the weights being exported")
         model = load_model(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

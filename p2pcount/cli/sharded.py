@@ -1,9 +1,10 @@
 """``p2pcount count --distributed``: inputs sharded over torchrun ranks, merged on rank 0.
 
-Input i goes to rank i mod world_size. The inputs are processed in rounds of
-``ROUND_PER_RANK`` images per rank; after each round the ranks' outcomes are gathered on
-rank 0, which prints them in input order (any output format) and reports failures, so
-output streams and memory stays bounded however many inputs there are.
+Rank 0 expands the inputs (stdin included: the ranks share it) and fetches the weights;
+every rank receives both. Input i goes to rank i mod world_size. The inputs are processed
+in rounds of ``ROUND_PER_RANK`` images per rank; after each round the ranks' outcomes are
+gathered on rank 0, which prints them in input order (any output format) and reports
+failures, so output streams and memory stays bounded however many inputs there are.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from p2pcount.cli.common import EXIT_OK, EXIT_PARTIAL, error, load_counter, usage_errors
+from p2pcount.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    error,
+    load_counter,
+    message,
+    usage_errors,
+)
 
 if TYPE_CHECKING:
     from p2pcount.cli.count import ShardedJob
@@ -21,8 +30,30 @@ if TYPE_CHECKING:
 ROUND_PER_RANK = 64
 
 
+def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | str:
+    """On rank 0: (inputs, weights path), or the error message that stops every rank."""
+    from p2pcount.cli.progress import download_progress
+    from p2pcount.errors import P2PCountError
+    from p2pcount.images import expand_inputs
+    from p2pcount.registry import resolve_weights
+
+    try:
+        stdin = sys.stdin if "-" in paths else ()
+        inputs = list(expand_inputs(paths, stdin, recursive))
+        if not inputs:
+            return "no input images (give files, folders, or - to read paths from stdin)"
+        return inputs, str(resolve_weights(weights, notify=message, progress=download_progress))
+    except P2PCountError as exc:
+        return str(exc)
+
+
 def count_sharded(
-    inputs: list[str], weights: str | None, device: str, counter_options: dict, job: ShardedJob
+    paths: list[str],
+    recursive: bool,
+    weights: str | None,
+    device: str,
+    counter_options: dict,
+    job: ShardedJob,
 ) -> None:
     from p2pcount.device import resolve_device
     from p2pcount.distributed import (
@@ -37,7 +68,15 @@ def count_sharded(
     with usage_errors():
         info = init_distributed(resolve_device(device))
     try:
-        counter = load_counter(weights, str(info.device), **counter_options)
+        setup = broadcast_from_main(
+            _prepare(paths, recursive, weights) if info.is_main else None, info
+        )
+        if isinstance(setup, str):
+            if info.is_main:
+                error(setup)
+            raise typer.Exit(EXIT_USAGE)
+        inputs, weights_path = setup
+        counter = load_counter(weights_path, str(info.device), **counter_options)
         writer = None
         if info.is_main:
             header = {"weights": counter.source, "threshold": job.threshold}

@@ -1,6 +1,5 @@
 """``p2pcount viz``: draw the detected heads over each image, as PNG files."""
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,7 +44,7 @@ def viz(
 
     Prints the path of each file written on stdout.
     """
-    from p2pcount.overlay_files import OverlayNamer, write_png_atomic
+    from p2pcount.overlay_files import OverlayNamer, prepare_output_dir, write_png_atomic
     from p2pcount.render import parse_color, render_overlay
 
     with usage_errors():
@@ -57,7 +56,8 @@ def viz(
     )
     namer = OverlayNamer(output_dir, inputs)
     done = 0
-    for outcome in run_inputs(counter, inputs, threshold, batch_size, max_pixels, True):
+    outcomes = run_inputs(counter, inputs, threshold, batch_size, max_pixels, keep_images=True)
+    for outcome in outcomes:
         target = namer.name_for(outcome.path)
         overlay = render_overlay(
             outcome.image,
@@ -75,17 +75,3 @@ def viz(
         typer.echo(str(target))
         done += 1
     finish(done, len(inputs))
-
-
-def prepare_output_dir(folder: Path) -> None:
-    """Create ``folder`` if missing; refuse one that is not a writable directory."""
-    from p2pcount.errors import ConfigError
-
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{folder}: output path exists and is not a directory")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{folder}: cannot create output directory ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"{folder}: output directory is not writable")
