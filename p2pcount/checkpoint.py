@@ -21,7 +21,7 @@ import torch
 from p2pcount.atomic import atomic_path
 from p2pcount.config import ModelConfig
 from p2pcount.errors import ConfigError, WeightsError, first_line
-from p2pcount.model import P2PNet
+from p2pcount.model import P2PNet, backbone_of
 from p2pcount.original import convert_original, is_original_state_dict
 
 CONFIG_KEY = "p2pcount.config"
@@ -138,7 +138,7 @@ def infer_config(state: Mapping[str, torch.Tensor], source: str) -> ModelConfig:
     weight = state.get("classification.output.weight")
     if weight is None:
         raise WeightsError(f"{source}: not a P2PNet checkpoint (no classification.output.weight)")
-    backbone = "vgg16_bn" if any(k.endswith("running_mean") for k in state) else "vgg16"
+    backbone = backbone_of(state)
     try:
         return ModelConfig(backbone=backbone, num_anchors=int(weight.shape[0]))
     except ConfigError as exc:

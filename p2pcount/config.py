@@ -71,11 +71,6 @@ class ModelConfig:
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         object.__setattr__(self, "offset_scale", float(self.offset_scale))
 
-    @property
-    def anchors_per_side(self) -> int:
-        """k where N = k × k anchors sit on a k × k lattice in each cell."""
-        return math.isqrt(self.num_anchors)
-
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,13 +29,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from p2pcount.errors import ConfigError, DatasetError
+from p2pcount.errors import ConfigError, DatasetError, ImageError
+from p2pcount.images import list_folder
 
 #: Dataset layouts :func:`load_dataset` reads.
 FORMATS = ("list", "shanghaitech", "nwpu", "jhu", "folder")
-
-#: File suffixes (lower case) taken as images in directory layouts.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 #: Suffixes (lower case) of files :func:`detect_format` takes as list files.
 LIST_SUFFIXES = (".txt", ".list")
@@ -355,17 +352,9 @@ def _images_dir_files(root: Path) -> list[Path]:
 def _image_files(directory: Path) -> list[Path]:
     """The image files (by suffix, hidden files excepted) of ``directory``, naturally sorted."""
     try:
-        entries = list(directory.iterdir())
-    except OSError as exc:
-        raise DatasetError(f"{directory}: cannot list directory ({exc})") from None
-    images = [
-        entry
-        for entry in entries
-        if entry.suffix.lower() in IMAGE_SUFFIXES
-        and not entry.name.startswith(".")
-        and entry.is_file()
-    ]
-    return sorted(images, key=lambda image: _natural_key(image.name))
+        return list_folder(directory)
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _require_dir(path: Path) -> Path:
@@ -378,9 +367,3 @@ def _require_dir(path: Path) -> Path:
 def _sidecar(image: Path) -> Path:
     """The ``<stem>.txt`` annotation file next to ``image``."""
     return image.with_suffix(".txt")
-
-
-def _natural_key(name: str) -> tuple[list[str | int], str]:
-    """Sort key ordering digit runs by value, so ``IMG_2`` sorts before ``IMG_10``."""
-    parts = re.split(r"(\d+)", name)
-    return [int(part) if i % 2 else part.lower() for i, part in enumerate(parts)], name

@@ -155,11 +155,9 @@ def _fetch(
 
 
 def _user_agent() -> str:
-    """Return ``p2pcount/<version>``, or just ``p2pcount`` if the version is unavailable."""
-    try:
-        from p2pcount import __version__
-    except ImportError:
-        return "p2pcount"
+    """Return ``p2pcount/<version>``."""
+    from p2pcount import __version__
+
     return f"p2pcount/{__version__}"
 
 

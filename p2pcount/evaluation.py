@@ -14,6 +14,7 @@ import numpy as np
 
 from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
+from p2pcount.errors import DatasetError, ImageError
 from p2pcount.images import load_image
 from p2pcount.metrics import (
     LocalizationCounts,
@@ -115,14 +116,27 @@ def evaluate(
     with_nap: bool = True,
     sweep: Sequence[float] = (),
     on_image: Callable[[ImageEvaluation], None] | None = None,
+    on_error: Callable[[ImageError], None] | None = None,
 ) -> EvaluationReport:
-    """Evaluate ``counter`` on ``samples``; ``on_image`` sees each image as it is done."""
+    """Evaluate ``counter`` on ``samples``; ``on_image`` sees each image as it is done.
+
+    An unreadable image raises :class:`ImageError`, or, with ``on_error``, is reported
+    there and left out of the metrics. Raises :class:`DatasetError` if no image is left.
+    """
     images = []
     for sample in samples:
-        evaluation = evaluate_image(counter, sample, threshold, radius)
+        try:
+            evaluation = evaluate_image(counter, sample, threshold, radius)
+        except ImageError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
         images.append(evaluation)
         if on_image:
             on_image(evaluation)
+    if not images:
+        raise DatasetError("no image of the dataset could be read")
     gts = [e.gt for e in images]
     mae, mse = count_errors(gts, [e.predicted for e in images])
     total = sum((e.localization for e in images), start=LocalizationCounts(0, 0, 0))

@@ -6,6 +6,7 @@ This module does not import torch.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,15 +28,33 @@ IMAGE_SUFFIXES = frozenset(
 Image.MAX_IMAGE_PIXELS = None
 
 
-def _natural_key(path: Path) -> list[object]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+def natural_key(name: str) -> tuple[list[str | int], str]:
+    """Sort key ordering digit runs by value (``IMG_2`` before ``IMG_10``), ties by name."""
+    parts = re.split(r"(\d+)", name)
+    return [int(part) if i % 2 else part.lower() for i, part in enumerate(parts)], name
 
 
 def list_folder(folder: Path, recursive: bool = False) -> list[Path]:
-    """Image files of ``folder`` (by suffix), naturally sorted; subfolders if ``recursive``."""
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    found = [p for p in pattern if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    return sorted(found, key=lambda p: ([q.lower() for q in p.parent.parts], _natural_key(p)))
+    """Image files of ``folder`` (by suffix; hidden files skipped), naturally sorted, folder
+    by folder; subfolders too if ``recursive``. An unreadable folder is an ImageError."""
+    found = []
+    folders = [folder]
+    while folders:
+        current = folders.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError as exc:
+            raise ImageError(f"{current}: cannot list folder ({exc.strerror or exc})") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if recursive and entry.is_dir():
+                folders.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                found.append(Path(entry.path))
+    return sorted(
+        found, key=lambda p: ([natural_key(q) for q in p.parent.parts], natural_key(p.name))
+    )
 
 
 def expand_inputs(
@@ -53,7 +72,7 @@ def expand_inputs(
                 line = line.rstrip("\r\n")
                 if line.strip():
                     yield line
-        elif Path(item).is_dir():
+        elif item and Path(item).is_dir():
             yield from (str(p) for p in list_folder(Path(item), recursive))
         else:
             yield item
@@ -96,11 +115,16 @@ def load_image(
     naming the file for a missing, unreadable, corrupt or over-large (> ``max_pixels``)
     image.
     """
+    if str(path) == "":
+        raise ImageError("'': empty path")
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a directory")
+    try:
+        if path.is_dir():
+            raise ImageError(f"{path}: is a directory")
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+    except OSError as exc:  # e.g. a parent folder that cannot be searched
+        raise ImageError(f"{path}: {exc.strerror or exc}") from None
     try:
         with Image.open(path) as opened:
             width, height = opened.size
@@ -117,5 +141,7 @@ def load_image(
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file Pillow can read") from None
+    except PermissionError as exc:
+        raise ImageError(f"{path}: {exc.strerror}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: corrupt or truncated image ({exc})") from None

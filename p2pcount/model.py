@@ -49,6 +49,11 @@ def vgg16_features(batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def backbone_of(state_keys: object) -> str:
+    """``vgg16_bn`` if a state dict's keys hold batch-norm statistics, else ``vgg16``."""
+    return "vgg16_bn" if any(str(k).endswith("running_mean") for k in state_keys) else "vgg16"
+
+
 def block_bounds(features: nn.Sequential) -> list[tuple[int, int]]:
     """[start, end) indices of the five VGG blocks; every block but the first opens with a pool.
 

@@ -12,7 +12,7 @@ torchvision's VGG16(-BN) ``features``), ``fpn.*``, ``regression.*`` and
 * the two-class output (2a background, 2a+1 person) becomes one logit per anchor,
   person − background, since softmax([b, p])[1] = sigmoid(p − b);
 * tensors the release computes but never uses (``fpn.P3_*``, ``fpn.P5_2``, the heads'
-  ``conv3``/``conv4``, ``backbone.body1``'s unused branch if any) are dropped.
+  ``conv3``/``conv4``) are dropped.
 
 The release multiplies regression outputs by 100, our default ``offset_scale``.
 """
@@ -26,6 +26,7 @@ import torch
 
 from p2pcount.config import ModelConfig
 from p2pcount.errors import WeightsError
+from p2pcount.model import backbone_of
 
 #: First ``features`` index of body1..body4 for each backbone (body1 starts at 0).
 BODY_STARTS = {"vgg16": (0, 9, 16, 23), "vgg16_bn": (0, 13, 23, 33)}
@@ -46,10 +47,6 @@ def is_original_state_dict(state: Mapping[str, object]) -> bool:
     )
 
 
-def _backbone_name(state: Mapping[str, torch.Tensor]) -> str:
-    return "vgg16_bn" if any(k.endswith("running_mean") for k in state) else "vgg16"
-
-
 def convert_original(
     state: Mapping[str, torch.Tensor], source: str = "checkpoint"
 ) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
@@ -58,7 +55,7 @@ def convert_original(
     Raises :class:`WeightsError` naming ``source`` if a tensor has an unexpected name or
     the output layers do not have the two-channels-per-anchor layout.
     """
-    backbone = _backbone_name(state)
+    backbone = backbone_of(state)
     starts = BODY_STARTS[backbone]
     out: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():

@@ -86,6 +86,14 @@ Notify = Callable[[str], None]
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 
 
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry called ``name``; :class:`WeightsError` listing the known names."""
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise WeightsError(f"{name}: unknown model (known: {', '.join(sorted(REGISTRY))})")
+    return entry
+
+
 def home() -> Path:
     """The cache root: ``$P2PCOUNT_HOME`` or ``~/.cache/p2pcount``."""
     root = os.environ.get("P2PCOUNT_HOME")
@@ -124,13 +132,9 @@ def resolve_weights(
         spec = DEFAULT_MODEL
     if Path(spec).exists():
         return Path(spec)
-    entry = REGISTRY.get(spec)
-    if entry is None:
-        looks_like_path = any(c in spec for c in "/\\.") or spec.endswith(("pth", "pt"))
-        if looks_like_path:
-            raise WeightsError(f"{spec}: no such file")
-        raise WeightsError(f"{spec}: unknown model (known: {', '.join(sorted(REGISTRY))})")
-    return fetch(entry, notify=notify, progress=progress)
+    if spec not in REGISTRY and any(c in spec for c in "/\\."):
+        raise WeightsError(f"{spec}: no such file")
+    return fetch(get_entry(spec), notify=notify, progress=progress)
 
 
 def fetch(
@@ -153,18 +157,16 @@ def fetch(
         if notify:
             notify(f"downloading {entry.name} from {entry.url}")
             notify(f"licence of {entry.name}: {entry.licence}")
+        callback = progress(entry.name) if progress else None
         try:
-            download(
-                entry.url,
-                original,
-                entry.expected,
-                progress=progress(entry.name) if progress else None,
-            )
+            download(entry.url, original, entry.expected, progress=callback)
         except DownloadError as exc:
             raise DownloadError(
                 f"model {entry.name!r}: download failed: {exc}. Either pass --weights PATH, "
                 f"or put {entry.filename} (from {entry.url}) at {original}"
             ) from None
+        finally:
+            getattr(callback, "close", lambda: None)()
     else:
         _verify_local(entry, original)
     return convert_to_cache(entry, original)

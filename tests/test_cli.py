@@ -53,13 +53,6 @@ def invoke(runner: CliRunner, args: list[str], weights: Path, **kwargs):
     return runner.invoke(app, [*args, "--weights", str(weights)], **kwargs)
 
 
-def test_hand_computed_counts() -> None:
-    assert expected_count(40, 24) == 60
-    assert expected_count(17, 33) == 32
-    assert expected_count(1, 1) == 0  # no anchor inside a 1 × 1 image
-    assert expected_count(3, 3) == 1
-
-
 def test_count_text_output(runner, images, all_heads_weights) -> None:
     result = invoke(
         runner, ["count", str(images["a.jpg"]), str(images["b.png"])], all_heads_weights
@@ -316,3 +309,9 @@ def test_precision_and_tiling_options(runner, images, all_heads_weights) -> None
         runner, ["count", path, "--precision", "fp16", "--device", "cpu"], all_heads_weights
     )
     assert bad.exit_code == 2 and "fp16 runs on CUDA only" in bad.stderr
+
+
+def test_empty_path_is_an_error_not_the_current_folder(runner, all_heads_weights) -> None:
+    result = invoke(runner, ["count", ""], all_heads_weights)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "p2pcount: error: '': empty path"

@@ -45,8 +45,12 @@ def test_hand_computed_metrics(toy_dataset: Path) -> None:
     assert (loc.tp, loc.fp, loc.fn) == (10, 118, 0)
     assert loc.precision == pytest.approx(10 / 128) and loc.recall == 1.0
     assert loc.f1 == pytest.approx(2 * (10 / 128) / (1 + 10 / 128))
-    # Every gt point has a prediction at distance 0 and all scores are equal.
+    # At δ = 0.05 only exact hits match. All scores tie, so the ranking is image a's 64
+    # candidates in order (cells row-major, anchors innermost), then image b's. The 10 hits
+    # are at ranks 1, 9, 18, 26, 37, 45, 47, 54, 62, 64: precisions 1, 2/9, 3/18, then at
+    # most 10/64 once made monotone, so AP = (1 + 2/9 + 3/18 + 7 · 10/64) / 10.
     assert set(report.nap) == {0.05, 0.25, 0.5}
+    assert report.nap[0.05] == pytest.approx((1 + 2 / 9 + 3 / 18 + 7 * 10 / 64) / 10)
     above = evaluate(counter, load_dataset(toy_dataset), threshold=0.9, with_nap=False)
     assert above.mae == pytest.approx(5.0) and above.localization.tp == 0
 
@@ -82,3 +86,12 @@ def test_eval_command_json_csv_sweep_and_viz(toy_dataset: Path, tmp_path: Path, 
 def test_eval_bad_dataset_exit_2(tmp_path: Path, random_weights: Path) -> None:
     result = CliRunner().invoke(app, ["eval", str(tmp_path / "nope"), "-w", str(random_weights)])
     assert result.exit_code == 2 and "p2pcount: error:" in result.stderr
+
+
+def test_unreadable_image_is_reported_and_skipped(toy_dataset: Path, random_weights: Path) -> None:
+    (toy_dataset / "b.png").write_bytes((toy_dataset / "b.png").read_bytes()[:60])
+    result = CliRunner().invoke(app, ["eval", str(toy_dataset), "-w", str(random_weights)])
+    assert result.exit_code == 1
+    assert "b.png: corrupt or truncated image" in result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [Path(r["path"]).name for r in rows] == ["a.png"]

@@ -158,7 +158,7 @@ def test_weights_list_and_info(home, monkeypatch, original_bytes) -> None:
     assert rows[0][:2] == ["shtech-a", "not downloaded"]
     assert "academic research only" in result.stderr
     missing = CliRunner().invoke(app, ["weights", "info", "shtech-a"])
-    assert missing.exit_code == 2 and "weights fetch shtech-a" in missing.stderr
+    assert missing.exit_code == 2 and "not in the cache yet" in missing.stderr
     unknown = CliRunner().invoke(app, ["weights", "fetch", "nope"])
     assert unknown.exit_code == 2 and "unknown model" in unknown.stderr
 

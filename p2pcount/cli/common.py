@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,12 +53,20 @@ def load_counter(weights: str | None, device: str, **options: object) -> Counter
         return Counter.from_weights(path, device=device, **options)
 
 
+def stdin_lines() -> io.TextIOBase:
+    """stdin as text, undecodable bytes kept (file names need not be UTF-8)."""
+    if hasattr(sys.stdin, "buffer"):
+        return io.TextIOWrapper(sys.stdin.buffer, errors="surrogateescape")
+    return sys.stdin
+
+
 def collect_paths(paths: list[str], recursive: bool) -> list[str]:
     """Expand files, folders and ``-`` into image paths; exits 2 when there are none."""
     from p2pcount.images import expand_inputs
 
-    stdin = sys.stdin if "-" in paths else ()
-    found = list(expand_inputs(paths, stdin, recursive))
+    stdin = stdin_lines() if "-" in paths else ()
+    with usage_errors():
+        found = list(expand_inputs(paths, stdin, recursive))
     if not found:
         error("no input images (give files, folders, or - to read paths from stdin)")
         raise typer.Exit(EXIT_USAGE)

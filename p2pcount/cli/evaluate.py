@@ -3,13 +3,17 @@
 import csv
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import load_counter, message, usage_errors
+
+if TYPE_CHECKING:
+    from p2pcount.evaluation import ImageEvaluation
+from p2pcount.cli.common import EXIT_OK, EXIT_PARTIAL, error, load_counter, message, usage_errors
 
 
 class EvalFormat(str, opt.Enum):
@@ -53,15 +57,23 @@ def evaluate(
         if viz is not None:
             prepare_output_dir(viz)
     counter = load_counter(weights, device.value, precision=precision.value)
-    on_image = _overlay_writer(viz, threshold) if viz is not None else None
-    report = run_evaluation(
-        counter,
-        samples,
-        threshold,
-        radius,
-        sweep=DEFAULT_SWEEP if sweep else (),
-        on_image=on_image,
-    )
+    failures: list[str] = []
+
+    def on_error(exc: Exception) -> None:
+        error(str(exc))
+        failures.append(str(exc))
+
+    on_image = _overlay_writer(viz, threshold, samples, on_error) if viz is not None else None
+    with usage_errors():
+        report = run_evaluation(
+            counter,
+            samples,
+            threshold,
+            radius,
+            sweep=DEFAULT_SWEEP if sweep else (),
+            on_image=on_image,
+            on_error=on_error,
+        )
     rows = [
         {
             "path": e.path,
@@ -84,19 +96,26 @@ def evaluate(
         writer.writeheader()
         writer.writerows(rows)
     _print_summary(report.summary())
+    raise typer.Exit(EXIT_PARTIAL if failures else EXIT_OK)
 
 
-def _overlay_writer(folder: Path, threshold: float):
+def _overlay_writer(folder: Path, threshold: float, samples: list, on_error: Callable):
+    """Write ground truth and predictions of each evaluated image to ``folder``."""
+    from p2pcount.errors import ImageError
     from p2pcount.images import load_image
     from p2pcount.overlay_files import OverlayNamer, write_png_atomic
     from p2pcount.render import render_comparison
 
-    namer = OverlayNamer(folder, [])
+    namer = OverlayNamer(folder, [str(s.image) for s in samples])
 
-    def write(evaluation) -> None:
+    def write(evaluation: "ImageEvaluation") -> None:
         image = load_image(evaluation.path, max_pixels=None, exif=False)
         overlay = render_comparison(image, evaluation.gt_points, evaluation.kept(threshold))
-        write_png_atomic(overlay, namer.name_for(evaluation.path))
+        target = namer.name_for(evaluation.path)
+        try:
+            write_png_atomic(overlay, target)
+        except OSError as exc:
+            on_error(ImageError(f"{target}: cannot write ({exc.strerror or exc})"))
 
     return write
 

@@ -59,6 +59,7 @@ def download_progress(name: str) -> Callable[[int, int], None]:
         if done >= total:
             bar.stop()
 
+    update.close = bar.stop  # called however the download ends
     return update
 
 

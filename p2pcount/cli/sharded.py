@@ -18,6 +18,7 @@ from p2pcount.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
+    stdin_lines,
     error,
     load_counter,
     message,
@@ -38,7 +39,7 @@ def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | 
     from p2pcount.registry import resolve_weights
 
     try:
-        stdin = sys.stdin if "-" in paths else ()
+        stdin = stdin_lines() if "-" in paths else ()
         inputs = list(expand_inputs(paths, stdin, recursive))
         if not inputs:
             return "no input images (give files, folders, or - to read paths from stdin)"

@@ -35,15 +35,11 @@ def list_models() -> None:
 def fetch(name: Annotated[str, typer.Argument(help="Model name (see `weights list`).")]) -> None:
     """Download, verify and cache a named model ahead of time; prints its path."""
     from p2pcount.cli.progress import download_progress
-    from p2pcount.errors import WeightsError
-    from p2pcount.registry import REGISTRY
     from p2pcount.registry import fetch as fetch_model
+    from p2pcount.registry import get_entry
 
     with usage_errors():
-        entry = REGISTRY.get(name)
-        if entry is None:
-            raise WeightsError(f"{name}: unknown model (known: {', '.join(sorted(REGISTRY))})")
-        path = fetch_model(entry, notify=message, progress=download_progress)
+        path = fetch_model(get_entry(name), notify=message, progress=download_progress)
     typer.echo(str(path))
 
 
@@ -78,15 +74,14 @@ def info(
     """Print a checkpoint's config, parameter count and origin as JSON."""
     from p2pcount.checkpoint import describe, read_weights
     from p2pcount.errors import WeightsError
-    from p2pcount.registry import REGISTRY, is_present, model_path
+    from p2pcount.registry import REGISTRY, model_path
 
     with usage_errors():
         if not Path(spec).exists() and spec in REGISTRY:
-            entry = REGISTRY[spec]
-            if not is_present(entry) or not model_path(entry).is_file():
+            if not model_path(REGISTRY[spec]).is_file():
                 raise WeightsError(
-                    f"{spec}: not downloaded yet; run `p2pcount weights fetch {spec}`"
+                    f"{spec}: not in the cache yet; run `p2pcount weights fetch {spec}`"
                 )
-            spec = str(model_path(entry))
+            spec = str(model_path(REGISTRY[spec]))
         details = describe(read_weights(spec))
     typer.echo(json.dumps(details, indent=2))
