@@ -18,10 +18,10 @@ from p2pcount.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
-    stdin_lines,
     error,
     load_counter,
     message,
+    stdin_lines,
     usage_errors,
 )
 
