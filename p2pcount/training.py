@@ -84,6 +84,10 @@ class TrainConfig:
 
 @dataclass
 class EpochRecord:
+    """One line of ``log.jsonl``: mean losses of the epoch (``loss_point`` in px² per
+    ground-truth point, before its 2e-4 weight), wall time in seconds, learning rates,
+    validation metrics (mae, mse, precision, recall, f1) and whether it is the best so far."""
+
     epoch: int
     loss: float
     loss_class: float
@@ -97,7 +101,7 @@ class EpochRecord:
 
 @dataclass
 class StepInfo:
-    """What a progress display needs after each step."""
+    """What a progress display needs after each step (epoch and step count from 1)."""
 
     epoch: int
     epochs: int

@@ -6,10 +6,12 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+from p2pcount.cli.common import message
 
-def echo(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+if TYPE_CHECKING:
+    from p2pcount.training import EpochRecord, StepInfo
 
 
 def _interactive() -> bool:
@@ -63,7 +65,7 @@ def download_progress(name: str) -> Callable[[int, int], None]:
     return update
 
 
-def describe_epoch(record: object) -> str:
+def describe_epoch(record: EpochRecord) -> str:
     """One line per epoch: losses, time, validation."""
     line = (
         f"epoch {record.epoch}: loss {record.loss:.4f} (class {record.loss_class:.4f}, "
@@ -80,18 +82,18 @@ def describe_epoch(record: object) -> str:
 def train_progress(enabled: bool = True) -> Iterator[tuple[Callable, Callable]]:
     """Yield (on_step, on_epoch) callbacks: a live bar on a terminal, epoch lines always."""
 
-    def on_epoch(record: object) -> None:
+    def on_epoch(record: EpochRecord) -> None:
         if enabled:
-            echo(describe_epoch(record))
+            message(describe_epoch(record))
 
     if not enabled:
         yield (lambda info: None), on_epoch
         return
     if not _interactive():  # logs: a line at every tenth of an epoch
 
-        def on_step_line(info: object) -> None:
+        def on_step_line(info: StepInfo) -> None:
             if info.step == info.steps or info.step % max(1, info.steps // 10) == 0:
-                echo(f"epoch {info.epoch}/{info.epochs} step {info.step}/{info.steps} "
+                message(f"epoch {info.epoch}/{info.epochs} step {info.step}/{info.steps} "
                      f"loss {info.loss:.4f}")  # fmt: skip
 
         yield on_step_line, on_epoch
@@ -110,7 +112,7 @@ def train_progress(enabled: bool = True) -> Iterator[tuple[Callable, Callable]]:
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("epoch", total=None, loss=math.nan)
 
-        def on_step(info: object) -> None:
+        def on_step(info: StepInfo) -> None:
             bar.update(
                 task,
                 description=f"epoch {info.epoch}/{info.epochs}",
@@ -119,7 +121,7 @@ def train_progress(enabled: bool = True) -> Iterator[tuple[Callable, Callable]]:
                 loss=info.loss,
             )
 
-        def on_epoch_live(record: object) -> None:
+        def on_epoch_live(record: EpochRecord) -> None:
             bar.console.print(describe_epoch(record), highlight=False, markup=False)
 
         yield on_step, on_epoch_live
