@@ -48,7 +48,7 @@ def train(
     """
     from p2pcount.cli.progress import train_progress
     from p2pcount.config import ModelConfig
-    from p2pcount.datasets import load_dataset
+    from p2pcount.datasets import load_dataset, summarize
     from p2pcount.distributed import shutdown_distributed
     from p2pcount.training import TrainConfig, Trainer
 
@@ -78,8 +78,11 @@ def train(
             resume=resume,
         )
     if trainer.dist.is_main:
+        stats = summarize(samples)
         message(
-            f"training on {len(samples)} images ({trainer.dist.world_size} process(es), "
+            f"training on {stats['images']} images, {stats['points']} heads "
+            f"({stats['min_count']}–{stats['max_count']} per image; "
+            f"{trainer.dist.world_size} process(es), "
             f"{trainer.device}, autocast {trainer.autocast_dtype or 'off'}), "
             f"backbone: {trainer.backbone_origin}, epochs {trainer.start_epoch + 1}–{epochs}"
         )
