@@ -32,7 +32,7 @@ from torch.utils.data.distributed import DistributedSampler
 from p2pcount.anchors import AnchorCache, decode, flatten_proposals
 from p2pcount.atomic import atomic_path
 from p2pcount.augment import AugmentConfig
-from p2pcount.checkpoint import save_weights
+from p2pcount.checkpoint import check_state, read_weights, save_weights
 from p2pcount.config import ModelConfig
 from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
@@ -183,6 +183,8 @@ class Trainer:
         model_config: the architecture to train (backbone, anchors, offset scale).
         val_samples: validation images (best checkpoint by their MAE), or None.
         backbone_weights: ``imagenet``, ``none`` or a PATH (ignored when resuming).
+        init_weights: start the whole model from this checkpoint instead (fine-tuning; its
+            architecture is used); ignored when resuming.
         resume: continue from ``output_dir/state.pt``.
     """
 
@@ -195,6 +197,7 @@ class Trainer:
         val_samples: Sequence[Sample] | None = None,
         backbone_weights: str = "none",
         resume: bool = False,
+        init_weights: str | None = None,
     ) -> None:
         self.config = config
         self.output_dir = Path(output_dir)
@@ -211,12 +214,20 @@ class Trainer:
                 f"{self.output_dir}: already holds a training run; "
                 "continue it with --resume or choose another --output-dir"
             )
+        initial = read_weights(init_weights) if saved is None and init_weights else None
         if saved is not None:  # the architecture being resumed, whatever was asked
             model_config = ModelConfig.from_json(saved["model_config"])
+        elif initial is not None:
+            model_config = initial.config
         self.model = P2PNet(model_config)
         self.start_epoch = 0
         self.best_mae = math.inf
-        if saved is None:
+        if initial is not None:
+            check_state(self.model, initial.state, initial.source)
+            self.model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                        for k, v in initial.state.items()})  # fmt: skip
+            self.backbone_origin = f"initialized from {init_weights}"
+        elif saved is None:
             self.backbone_origin = load_backbone_weights(self.model, backbone_weights)
         else:
             self.model.load_state_dict(saved["model"])

@@ -176,3 +176,18 @@ def test_two_processes_with_gloo(tiny_dataset: Path, tmp_path: Path) -> None:
     assert done.stderr.count("epoch 2: loss") == 1
     assert "2 process(es)" in done.stderr
     load_model(out / "last.safetensors")
+
+
+def test_init_weights_start_the_whole_model(tiny_dataset: Path, tmp_path: Path) -> None:
+    from p2pcount.checkpoint import save_weights
+
+    torch.manual_seed(5)
+    source = P2PNet(ModelConfig(backbone="vgg16_bn"))
+    path = save_weights(tmp_path / "init.safetensors", source, dtype=torch.float16)
+    trainer = Trainer(
+        load_dataset(tiny_dataset), tmp_path / "run", tiny_config(), ModelConfig(),
+        init_weights=str(path),
+    )  # fmt: skip
+    assert trainer.model.config.backbone == "vgg16_bn"
+    expected = source.neck.output.weight.half().float()
+    assert torch.equal(trainer.model.neck.output.weight.detach(), expected)

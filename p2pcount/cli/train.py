@@ -35,6 +35,13 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from OUTPUT_DIR/state.pt.")
     ] = False,
+    init_weights: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--init-weights",
+            help="Start the whole model from this checkpoint (fine-tuning); its backbone wins.",
+        ),
+    ] = None,
     val_every: Annotated[int, typer.Option("--val-every", min=1, help="Epochs.")] = 1,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loader processes.")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -76,6 +83,7 @@ def train(
             val_samples=val_samples,
             backbone_weights=backbone_weights,
             resume=resume,
+            init_weights=init_weights,
         )
     if trainer.dist.is_main:
         stats = summarize(samples)
