@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from p2pcount.cli import app
-from tests.test_training import REPO, _free_port
+from tests.torchrun import torchrun
 
 
 @pytest.fixture
@@ -35,13 +32,7 @@ def test_two_ranks_match_a_single_process(frames, all_heads_weights, fmt) -> Non
     args = ["count", *frames, "-w", str(all_heads_weights), "--format", fmt, "--device", "cpu"]
     single = CliRunner().invoke(app, args)
     assert single.exit_code == 1
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-        "-m", "p2pcount", *args, "--distributed",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    done = torchrun([*args, "--distributed"])
     assert done.returncode == 1, done.stderr[-2000:]  # one input is missing: exit 1
     assert done.stdout == single.stdout  # same results, same order, printed once
     assert done.stderr.count("missing.png: no such file") == 1
@@ -62,14 +53,6 @@ def test_two_ranks_share_paths_read_from_stdin(frames, all_heads_weights) -> Non
     args = ["count", "-", "-w", str(all_heads_weights), "--device", "cpu"]
     stdin = "\n".join(frames) + "\n"
     single = CliRunner().invoke(app, args, input=stdin)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-        "-m", "p2pcount", *args, "--distributed",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        command, input=stdin, capture_output=True, text=True, timeout=300, env=env
-    )
+    done = torchrun([*args, "--distributed"], stdin=stdin)
     assert done.returncode == 1, done.stderr[-2000:]
     assert done.stdout == single.stdout and len(done.stdout.splitlines()) == 5

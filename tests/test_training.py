@@ -4,10 +4,6 @@ backbone initialization, and two processes with torch.distributed (gloo) on 127.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +18,7 @@ from p2pcount.errors import ConfigError, WeightsError
 from p2pcount.model import P2PNet
 from p2pcount.synthetic import write_dataset
 from p2pcount.training import TrainConfig, Trainer, load_backbone_weights
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.torchrun import torchrun
 
 
 @pytest.fixture(scope="module")
@@ -153,23 +148,13 @@ def test_imagenet_offline_names_the_other_choices(monkeypatch) -> None:
         load_backbone_weights(P2PNet(ModelConfig()), "imagenet")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_processes_with_gloo(tiny_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-        "-m", "p2pcount", "train", str(tiny_dataset), "-o", str(out), "--epochs", "2",
+    done = torchrun([
+        "train", str(tiny_dataset), "-o", str(out), "--epochs", "2",
         "--batch-size", "1", "--crops-per-image", "2", "--crop-size", "64", "--workers", "0",
         "--backbone-weights", "none", "--device", "cpu", "--precision", "fp32",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    ])  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     log = _log(out)
     assert [r["epoch"] for r in log] == [1, 2]  # rank 0 alone writes
