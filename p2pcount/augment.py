@@ -11,19 +11,23 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from p2pcount.config import IMAGENET_MEAN
+
 #: RGB of the ImageNet mean: padding with it is padding with zeros after normalization.
-MEAN_RGB = (124, 116, 104)
+MEAN_RGB = tuple(round(255 * m) for m in IMAGENET_MEAN)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Random scale in [scale_min, scale_max], then ``crops`` crops of crop_size² px."""
+    """Random scale in [scale_min, scale_max], then ``crops`` crops of crop_size² px;
+    images smaller than a crop are padded with ``fill`` (RGB, the model's mean colour)."""
 
     scale_min: float = 0.7
     scale_max: float = 1.3
     crop_size: int = 128
     crops: int = 4
     flip: bool = True
+    fill: tuple[int, int, int] = MEAN_RGB
 
 
 def rescale(
@@ -36,13 +40,13 @@ def rescale(
     return image.resize((width, height), Image.Resampling.BILINEAR), points * ratio
 
 
-def pad_to(array: np.ndarray, size: int) -> np.ndarray:
-    """Pad an (H, W, 3) array on the right/bottom with the mean colour to at least size²."""
+def pad_to(array: np.ndarray, size: int, fill: tuple[int, int, int] = MEAN_RGB) -> np.ndarray:
+    """Pad an (H, W, 3) array on the right/bottom with ``fill`` to at least size²."""
     height, width = array.shape[:2]
     if height >= size and width >= size:
         return array
     out = np.empty((max(height, size), max(width, size), 3), dtype=array.dtype)
-    out[...] = MEAN_RGB
+    out[...] = fill
     out[:height, :width] = array
     return out
 
@@ -74,7 +78,7 @@ def random_crops(
     """``config.crops`` augmented (crop_size, crop_size, 3) uint8 crops with their points."""
     factor = rng.uniform(config.scale_min, config.scale_max)
     image, points = rescale(image, points.astype(np.float32), factor)
-    array = pad_to(np.asarray(image), config.crop_size)
+    array = pad_to(np.asarray(image), config.crop_size, config.fill)
     height, width = array.shape[:2]
     out = []
     for _ in range(config.crops):

@@ -250,7 +250,11 @@ class Trainer:
             else self.model
         )
         augment = AugmentConfig(
-            config.scale_min, config.scale_max, config.crop_size, config.crops_per_image
+            config.scale_min,
+            config.scale_max,
+            config.crop_size,
+            config.crops_per_image,
+            fill=tuple(round(255 * m) for m in model_config.mean),
         )
         self.dataset = CrowdCrops(train_samples, augment, seed=config.seed)
         self.sampler = DistributedSampler(
