@@ -236,14 +236,14 @@ class Counter:
         x0, y0, x1, y1 = core
         mask = (ax >= x0) & (ax < x1) & (ay >= y0) & (ay < y1)  # (N, h, w)
         stride, n = self.config.stride, self.config.num_anchors
+        first_row, first_col = origin[1] // stride, origin[0] // stride
         # Global candidate index, cells row-major and anchors innermost, to merge tiles.
-        rows = torch.arange(grid_h, device=logits.device).view(1, grid_h, 1) + origin[1] // stride
-        cols = torch.arange(grid_w, device=logits.device).view(1, 1, grid_w) + origin[0] // stride
+        rows = torch.arange(grid_h, device=logits.device).view(1, grid_h, 1) + first_row
+        cols = torch.arange(grid_w, device=logits.device).view(1, 1, grid_w) + first_col
         anchor_index = torch.arange(n, device=logits.device).view(n, 1, 1)
         cells_w = -(-image_width // stride)
         keys = ((rows * cells_w + cols) * n + anchor_index).permute(1, 2, 0)  # (h, w, N)
         mask_hwn = mask.permute(1, 2, 0)
-        first_row, first_col = origin[1] // stride, origin[0] // stride
         cell_rows = slice(y0 // stride - first_row, -(-y1 // stride) - first_row)
         cell_cols = slice(x0 // stride - first_col, -(-x1 // stride) - first_col)
         counts = hard_count(decoded.scores, threshold, mask).tolist()
