@@ -3,7 +3,9 @@
 Per step: a batch of images, each giving several random crops (see :mod:`p2pcount.augment`),
 goes through the network; the Hungarian matcher pairs ground-truth heads with proposals and
 :class:`~p2pcount.loss.P2PLoss` scores them. Adam with a lower learning rate for the backbone,
-gradient clipping, mixed precision (bf16 on CPUs with native bf16, fp16 on CUDA).
+gradient clipping, a step learning-rate schedule (the release's StepLR: both rates times
+``lr_gamma`` every ``lr_drop`` epochs), mixed precision (bf16 on CPUs with native bf16,
+fp16 on CUDA).
 
 Files written in the output directory (by rank 0 only under torchrun):
 
@@ -58,6 +60,8 @@ class TrainConfig:
     scale_max: float = 1.3
     lr: float = 1e-4
     lr_backbone: float = 1e-5
+    lr_drop: int = 3500
+    lr_gamma: float = 0.1
     weight_decay: float = 1e-4
     clip_norm: float = 0.1
     cost_point: float = 0.05
@@ -73,13 +77,28 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "crops_per_image", "crop_size", "val_every"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "crops_per_image",
+            "crop_size",
+            "val_every",
+            "lr_drop",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.crop_size % 16:
             raise ConfigError(f"crop_size must be a multiple of 16, not {self.crop_size}")
         if not 0 < self.scale_min <= self.scale_max:
             raise ConfigError("need 0 < scale_min <= scale_max")
+        if not 0 < self.lr_gamma <= 1:
+            raise ConfigError(f"lr_gamma must be in (0, 1], not {self.lr_gamma}")
+
+    def learning_rates(self, epoch: int) -> tuple[float, float]:
+        """(head and neck, backbone) learning rates of ``epoch`` (counted from 0): the
+        release's StepLR, a function of the epoch alone so that a resumed run follows it."""
+        factor = self.lr_gamma ** (epoch // self.lr_drop)
+        return self.lr * factor, self.lr_backbone * factor
 
 
 @dataclass
@@ -360,6 +379,10 @@ class Trainer:
 
     def _epoch(self, epoch: int, on_step: Callable[[StepInfo], None] | None) -> EpochRecord:
         self.model.train()
+        for group, lr in zip(
+            self.optimizer.param_groups, self.config.learning_rates(epoch), strict=True
+        ):
+            group["lr"] = lr
         self.sampler.set_epoch(epoch)
         self.dataset.set_epoch(epoch)
         started = time.perf_counter()

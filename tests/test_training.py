@@ -176,3 +176,24 @@ def test_init_weights_start_the_whole_model(tiny_dataset: Path, tmp_path: Path) 
     assert trainer.model.config.backbone == "vgg16_bn"
     expected = source.neck.output.weight.half().float()
     assert torch.equal(trainer.model.neck.output.weight.detach(), expected)
+
+
+def test_learning_rates_drop_like_the_releases_steplr() -> None:
+    config = tiny_config(lr=1e-4, lr_backbone=1e-5, lr_drop=3, lr_gamma=0.5)
+    assert [config.learning_rates(e) for e in (0, 2, 3, 5, 6)] == [
+        (1e-4, 1e-5), (1e-4, 1e-5), (5e-5, 5e-6), (5e-5, 5e-6), (2.5e-5, 2.5e-6),
+    ]  # fmt: skip
+    with pytest.raises(ConfigError, match="lr_gamma"):
+        tiny_config(lr_gamma=0.0)
+    with pytest.raises(ConfigError, match="lr_drop"):
+        tiny_config(lr_drop=0)
+
+
+def test_lr_drop_applies_to_the_epoch_and_survives_resume(tiny_dataset, tmp_path) -> None:
+    samples = load_dataset(tiny_dataset)
+    Trainer(samples, tmp_path, tiny_config(epochs=1, lr_drop=1), ModelConfig()).run()
+    resumed = Trainer(samples, tmp_path, tiny_config(lr_drop=1), ModelConfig(), resume=True)
+    resumed.run()
+    log = _log(tmp_path)
+    assert [(r["lr"], r["lr_backbone"]) for r in log] == [(3e-4, 3e-4), (pytest.approx(3e-5),) * 2]
+    assert [g["lr"] for g in resumed.optimizer.param_groups] == [pytest.approx(3e-5)] * 2

@@ -25,6 +25,13 @@ def train(
     crop_size: Annotated[int, typer.Option("--crop-size", min=16)] = 128,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
     lr_backbone: Annotated[float, typer.Option("--lr-backbone", min=0.0)] = 1e-5,
+    lr_drop: Annotated[
+        int,
+        typer.Option(
+            "--lr-drop", min=1, help="Multiply both learning rates by --lr-gamma every N epochs."
+        ),
+    ] = 3500,
+    lr_gamma: Annotated[float, typer.Option("--lr-gamma", min=0.0, max=1.0)] = 0.1,
     backbone: Annotated[opt.BackboneChoice, typer.Option("--backbone")] = opt.BackboneChoice.vgg16,
     backbone_weights: Annotated[
         str,
@@ -69,6 +76,8 @@ def train(
             crop_size=crop_size,
             lr=lr,
             lr_backbone=lr_backbone,
+            lr_drop=lr_drop,
+            lr_gamma=lr_gamma,
             val_every=val_every,
             workers=workers,
             seed=seed,
