@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-__all__ = ["EMPTY_KINDS", "generate_empty", "generate_item", "generate_scene", "write_dataset"]
+__all__ = [
+    "EMPTY_KINDS",
+    "generate_background",
+    "generate_empty",
+    "generate_item",
+    "generate_scene",
+    "write_dataset",
+]
 
 #: The kinds of person-free scene :func:`generate_empty` draws.
 EMPTY_KINDS = ("blank", "textured")
@@ -147,6 +154,23 @@ def generate_scene(
     visible = _draw_crowd(draw, crowd, occluders, width, height)
     image = _apply_lighting(rng, image)
     return image, crowd.xy[visible].astype(np.float32)
+
+
+def generate_background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """Draw the textured background of a crowd scene with its lighting, and nothing on it:
+    no people, distractors or occluders (the ``"textured"`` empty scene minus its objects).
+
+    Args:
+        rng: the source of all randomness.
+        width, height: image size in px.
+
+    Returns:
+        An RGB image of size (width, height).
+    """
+    _check_size(width, height)
+    scale = _random_scale(rng, width, height)
+    background = _textured_background(rng, width, height, scale)
+    return _apply_lighting(rng, Image.fromarray(_to_uint8(background)))
 
 
 def generate_empty(rng: np.random.Generator, width: int, height: int, kind: str) -> Image.Image:

@@ -3,7 +3,8 @@
 
 - held-out synthetic test set (seed 3, generated if missing): MAE, MSE, MAE as a share of
   the mean count, precision/recall/F1 at 8 px, nAP;
-- empty scenes: counts on blank and on textured backgrounds without people (must be 0).
+- empty scenes: counts on blank backgrounds, on textured ones with the distractors and
+  occluders of crowd scenes, and on textured ones without any object (must be 0).
 
 Usage: .venv/bin/python scripts/evaluate_synthetic_demo.py [--weights W] [--images 120]
 """
@@ -22,7 +23,12 @@ sys.path.insert(0, str(REPO))
 from p2pcount import Counter  # noqa: E402
 from p2pcount.datasets import load_dataset  # noqa: E402
 from p2pcount.evaluation import evaluate  # noqa: E402
-from p2pcount.synthetic import EMPTY_KINDS, generate_empty, write_dataset  # noqa: E402
+from p2pcount.synthetic import (  # noqa: E402
+    EMPTY_KINDS,
+    generate_background,
+    generate_empty,
+    write_dataset,
+)
 
 
 def main() -> None:
@@ -57,6 +63,12 @@ def main() -> None:
             image = generate_empty(rng, width, height, kind)
             counts.append(counter.count(image, threshold=args.threshold).count)
         print(f"empty {kind} backgrounds (10, 256-1024 px): counts {counts}")
+    counts = []
+    for _ in range(10):
+        width, height = (int(v) for v in rng.integers(256, 1025, 2))
+        image = generate_background(rng, width, height)
+        counts.append(counter.count(image, threshold=args.threshold).count)
+    print(f"textured backgrounds without objects (10, 256-1024 px): counts {counts}")
 
 
 if __name__ == "__main__":

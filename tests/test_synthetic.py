@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from p2pcount.synthetic import generate_empty, generate_item, generate_scene, write_dataset
+from p2pcount.synthetic import (
+    generate_background,
+    generate_empty,
+    generate_item,
+    generate_scene,
+    write_dataset,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"min_size": 48, "max_size": 128, "max_people": 30}
@@ -67,6 +73,15 @@ def test_empty_scenes(kind: str) -> None:
     again = generate_empty(np.random.default_rng(1), 80, 60, kind)
     assert image.mode == "RGB" and image.size == (80, 60)
     assert image.tobytes() == again.tobytes()
+
+
+def test_background_is_textured_and_deterministic() -> None:
+    image = generate_background(np.random.default_rng(4), 96, 64)
+    again = generate_background(np.random.default_rng(4), 96, 64)
+    other = generate_background(np.random.default_rng(5), 96, 64)
+    assert image.mode == "RGB" and image.size == (96, 64)
+    assert image.tobytes() == again.tobytes() != other.tobytes()
+    assert np.asarray(image, np.float32).std() > 2
 
 
 def test_blank_scene_is_nearly_flat() -> None:
