@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,37 +34,63 @@ def natural_key(name: str) -> tuple[list[str | int], str]:
     return [int(part) if i % 2 else part.lower() for i, part in enumerate(parts)], name
 
 
-def list_folder(folder: Path, recursive: bool = False) -> list[Path]:
+def list_folder(
+    folder: Path, recursive: bool = False, on_error: Callable[[str], None] | None = None
+) -> list[Path]:
     """Image files of ``folder`` (by suffix; hidden files skipped), naturally sorted, folder
-    by folder; subfolders too if ``recursive``. An unreadable folder is an ImageError."""
-    found = []
-    folders = [folder]
+    by folder; subfolders too if ``recursive``.
+
+    Symlinked subfolders are followed, each real folder listed once (a symlink cycle ends).
+    A dangling or looping symlink is kept if its suffix is an image's, so that reading it
+    fails with its name. A folder that cannot be listed
+    raises :class:`ImageError`, or with ``on_error`` is reported through it (one line naming
+    the folder and the reason) and skipped, so that the other folders are still listed.
+    """
+    found: list[Path] = []
+    folders, seen = [folder], set()
     while folders:
         current = folders.pop()
         try:
+            info = os.stat(current)
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
             entries = list(os.scandir(current))
         except OSError as exc:
-            raise ImageError(f"{current}: cannot list folder ({exc.strerror or exc})") from None
+            problem = f"{current}: cannot list folder ({exc.strerror or exc})"
+            if on_error is None:
+                raise ImageError(problem) from None
+            on_error(problem)
+            continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if recursive and entry.is_dir():
-                folders.append(Path(entry.path))
-            elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
-                found.append(Path(entry.path))
+            is_image = Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+            try:
+                if recursive and entry.is_dir():
+                    folders.append(Path(entry.path))
+                elif is_image and (entry.is_file() or not os.path.exists(entry.path)):
+                    found.append(Path(entry.path))
+            except OSError:
+                if is_image:
+                    found.append(Path(entry.path))
     return sorted(
         found, key=lambda p: ([natural_key(q) for q in p.parent.parts], natural_key(p.name))
     )
 
 
 def expand_inputs(
-    inputs: Iterable[str], stdin_lines: Iterable[str] = (), recursive: bool = False
+    inputs: Iterable[str],
+    stdin_lines: Iterable[str] = (),
+    recursive: bool = False,
+    on_error: Callable[[str], None] | None = None,
 ) -> Iterator[str]:
     """Yield image paths from command-line inputs, in order.
 
     A file is yielded as given (a bad one fails later, with its name); a folder yields
     its images; ``-`` yields the non-blank lines of ``stdin_lines``. A missing path is
-    yielded too, so that it is reported as an error in its place.
+    yielded too, so that it is reported as an error in its place. A folder that cannot be
+    listed goes to ``on_error`` (see :func:`list_folder`).
     """
     for item in inputs:
         if item == "-":
@@ -73,7 +99,7 @@ def expand_inputs(
                 if line.strip():
                     yield line
         elif item and Path(item).is_dir():
-            yield from (str(p) for p in list_folder(Path(item), recursive))
+            yield from (str(p) for p in list_folder(Path(item), recursive, on_error))
         else:
             yield item
 
@@ -122,7 +148,8 @@ def load_image(
         if path.is_dir():
             raise ImageError(f"{path}: is a directory")
         if not path.exists():
-            raise ImageError(f"{path}: no such file")
+            reason = "broken symbolic link" if path.is_symlink() else "no such file"
+            raise ImageError(f"{path}: {reason}")
     except OSError as exc:  # e.g. a parent folder that cannot be searched
         raise ImageError(f"{path}: {exc.strerror or exc}") from None
     try:

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 
 from p2pcount.augment import AugmentConfig, random_crops
 from p2pcount.datasets import Sample
+from p2pcount.errors import ImageError
 from p2pcount.images import load_image
 
 
@@ -33,10 +34,16 @@ class CrowdCrops(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[torch.Tensor]] | ImageError:
+        """The crops of sample ``index``; an image that cannot be decoded gives its
+        :class:`ImageError` as the item (raised by the training loop, in the main process,
+        as one line instead of a DataLoader worker's traceback)."""
         sample = self.samples[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image = load_image(sample.image, max_pixels=None, exif=False)
+        try:
+            image = load_image(sample.image, max_pixels=None, exif=False)
+        except ImageError as exc:
+            return exc
         crops = random_crops(image, sample.points, rng, self.config)
         images = torch.from_numpy(np.stack([c for c, _ in crops])).permute(0, 3, 1, 2)
         points = [torch.from_numpy(p.astype(np.float32)) for _, p in crops]
@@ -44,9 +51,13 @@ class CrowdCrops(Dataset):
 
 
 def collate_crops(
-    batch: Sequence[tuple[torch.Tensor, list[torch.Tensor]]],
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Stack the crops of several items: (ΣC, 3, S, S) and the matching list of points."""
+    batch: Sequence[tuple[torch.Tensor, list[torch.Tensor]] | ImageError],
+) -> tuple[torch.Tensor, list[torch.Tensor]] | ImageError:
+    """Stack the crops of several items: (ΣC, 3, S, S) and the matching list of points; or
+    the first item's :class:`ImageError` if there is one."""
+    for item in batch:
+        if isinstance(item, ImageError):
+            return item
     images = torch.cat([images for images, _ in batch])
     targets = [points for _, crop_points in batch for points in crop_points]
     return images, targets

@@ -11,8 +11,9 @@ Files written in the output directory (by rank 0 only under torchrun):
 
 * ``last.safetensors`` — the weights after the latest epoch (config in the metadata);
 * ``best.safetensors`` — the weights with the lowest validation MAE so far;
-* ``state.pt`` — model, optimizer, scaler, epoch and best MAE, for ``--resume`` (also
-  written when the run is interrupted with Ctrl-C);
+* ``state.pt`` — model, optimizer, scaler, epoch and best MAE, for ``--resume``; written
+  at the start and after every epoch, so a run interrupted with Ctrl-C resumes from the
+  start of the interrupted epoch;
 * ``log.jsonl`` — one JSON object per epoch: losses, learning rates, time, validation.
 """
 
@@ -40,7 +41,7 @@ from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
 from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.distributed import DistInfo, init_distributed
-from p2pcount.errors import ConfigError, WeightsError, first_line
+from p2pcount.errors import ConfigError, ImageError, WeightsError, first_line
 from p2pcount.evaluation import evaluate
 from p2pcount.loss import P2PLoss
 from p2pcount.matcher import HungarianMatcher
@@ -388,8 +389,10 @@ class Trainer:
         started = time.perf_counter()
         sums = {"loss": 0.0, "loss_class": 0.0, "loss_point": 0.0}
         steps = len(self.loader)
-        for index, (images, targets) in enumerate(self.loader):
-            losses = self.step(images, targets)
+        for index, batch in enumerate(self.loader):
+            if isinstance(batch, ImageError):
+                raise batch
+            losses = self.step(*batch)
             for key in sums:
                 sums[key] += losses[key]
             if on_step and self.dist.is_main:

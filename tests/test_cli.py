@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,7 @@ def test_count_text_output(runner, images, all_heads_weights) -> None:
         runner, ["count", str(images["a.jpg"]), str(images["b.png"])], all_heads_weights
     )
     assert result.exit_code == 0, result.output
+    assert (expected_count(40, 24), expected_count(17, 33)) == (60, 32)  # 10 × 6, 4 × 8 anchors
     assert result.stdout.splitlines() == [f"60\t{images['a.jpg']}", f"32\t{images['b.png']}"]
     assert result.stderr == ""
 
@@ -135,6 +137,30 @@ def test_bad_inputs_are_reported_and_the_rest_counted(runner, images, tmp_path, 
         errors[1],
     ]
     assert errors[1].startswith(f"p2pcount: error: {corrupt}: corrupt or truncated image")
+
+
+def test_unlistable_folder_is_reported_and_the_rest_counted(
+    runner, images, all_heads_weights, monkeypatch
+) -> None:
+    folder = images["a.jpg"].parent
+    locked = folder / "locked"
+    locked.mkdir()
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..")
+    scandir = os.scandir
+
+    def denying(path):  # root can list any folder, so permission is simulated
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denying)
+    for command in (["count"], ["count", "--distributed"]):
+        result = invoke(runner, [*command, "-r", str(folder)], all_heads_weights)
+        assert result.exit_code == 1
+        assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["60", "32", "60"]
+        denied = f"p2pcount: error: {locked}: cannot list folder (Permission denied)"
+        assert result.stderr.splitlines() == [denied]
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,9 @@ def names(samples: list[Sample]) -> list[str]:
 # --- each format -----------------------------------------------------------------------------
 
 
-def test_shanghaitech_mat_nesting_matches_the_real_files(tmp_path: Path) -> None:
+def test_mat_fixture_has_the_documented_nesting(tmp_path: Path) -> None:
+    """The fixture's GT_*.mat holds its points where the real files do (``image_info[0,0]
+    [0,0][0]``, per the issue), so that the ShanghaiTech tests below read that nesting."""
     mat = write_mat(tmp_path / "GT_IMG_1.mat", POINTS)
     loaded = scipy.io.loadmat(mat)
     np.testing.assert_array_equal(loaded["image_info"][0, 0][0, 0][0], POINTS)

@@ -71,7 +71,8 @@ def test_eval_command_json_csv_sweep_and_viz(toy_dataset: Path, tmp_path: Path, 
     assert [r["gt"] for r in doc["per_image"]] == [10, 0]
     sweep = {row["threshold"]: row["mae"] for row in doc["sweep"]}
     assert sweep[0.85] == pytest.approx(59.0) and sweep[0.9] == pytest.approx(5.0)
-    assert "MAE" in result.stderr  # the summary table
+    assert "MAE" in result.stderr  # the summary table, sweep rows with MAE and RMSE:
+    assert "MAE / MSE @ t=0.9" in result.stderr and "5.000 / 7.071" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a_p2p.png", "b_p2p.png"]
     overlay = np.asarray(Image.open(out / "a_p2p.png"))
     assert overlay.shape == (32, 32, 3)

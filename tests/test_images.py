@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +19,58 @@ def _save(image: Image.Image, path: Path, **kwargs) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    ("mode", "suffix"),
-    [("L", "png"), ("LA", "png"), ("P", "png"), ("RGBA", "png"), ("CMYK", "jpg"),
-     ("RGB", "webp"), ("RGB", "bmp"), ("RGB", "tiff"), ("I;16", "png"), ("1", "png")],
-)  # fmt: skip
-def test_any_mode_and_format_becomes_rgb(tmp_path: Path, mode: str, suffix: str) -> None:
-    image = Image.new(mode, (7, 5))
-    path = _save(image, tmp_path / f"x.{suffix}")
+def _palette_image() -> Image.Image:
+    image = Image.new("P", (2, 1))
+    image.putpalette([200, 30, 10, 5, 90, 250] + [0] * 762)
+    image.putpixel((1, 0), 1)
+    return image
+
+
+#: Two-pixel images of each mode, their file format, and the RGB they must load as.
+MODES = {
+    "L": (Image.frombytes("L", (2, 1), bytes([40, 220])), "png", [[40] * 3, [220] * 3]),
+    "LA": (Image.frombytes("LA", (2, 1), bytes([40, 255, 0, 0])), "png", [[40] * 3, [255] * 3]),
+    "P": (_palette_image(), "png", [[200, 30, 10], [5, 90, 250]]),
+    "RGBA": (
+        Image.frombytes("RGBA", (2, 1), bytes([10, 20, 30, 255, 0, 0, 0, 0])),
+        "png",
+        [[10, 20, 30], [255, 255, 255]],
+    ),
+    "1": (Image.frombytes("L", (2, 1), bytes([0, 255])).convert("1"), "png", [[0] * 3, [255] * 3]),
+    "RGB-webp": (
+        Image.frombytes("RGB", (2, 1), bytes([10, 20, 30, 200, 100, 0])),
+        "webp",
+        [[10, 20, 30], [200, 100, 0]],
+    ),
+    "RGB-bmp": (
+        Image.frombytes("RGB", (2, 1), bytes([10, 20, 30, 200, 100, 0])),
+        "bmp",
+        [[10, 20, 30], [200, 100, 0]],
+    ),
+    "RGB-tiff": (
+        Image.frombytes("RGB", (2, 1), bytes([10, 20, 30, 200, 100, 0])),
+        "tiff",
+        [[10, 20, 30], [200, 100, 0]],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MODES))
+def test_any_mode_and_format_becomes_rgb(tmp_path: Path, case: str) -> None:
+    image, suffix, expected = MODES[case]
+    path = _save(
+        image, tmp_path / f"x.{suffix}", **({"lossless": True} if suffix == "webp" else {})
+    )
     loaded = load_image(path)
-    assert loaded.mode == "RGB" and loaded.size == (7, 5)
+    assert loaded.mode == "RGB" and loaded.size == (2, 1)
+    assert np.asarray(loaded).tolist() == [expected]
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path: Path) -> None:
+    cyan = Image.new("CMYK", (8, 8), (255, 0, 0, 0))  # JPEG is lossy: compare closely
+    loaded = np.asarray(load_image(_save(cyan, tmp_path / "c.jpg", quality=100)), dtype=int)
+    assert loaded.shape == (8, 8, 3)
+    assert np.abs(loaded - [0, 255, 255]).max() <= 3
 
 
 def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
@@ -106,6 +149,42 @@ def test_folder_listing_is_natural_and_skips_non_images(tmp_path: Path) -> None:
     (tmp_path / "sub" / "deep.png").write_bytes(b"")
     assert [p.name for p in list_folder(tmp_path)] == ["img1.JPG", "img2.png", "img10.jpg"]
     assert [p.name for p in list_folder(tmp_path, recursive=True)][-1] == "deep.png"
+
+
+def test_folder_listing_survives_symlink_cycles_and_broken_links(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.png").write_bytes(b"")
+    (tmp_path / "sub" / "up").symlink_to("..")  # a cycle: listed once
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")  # cannot even be examined
+    (tmp_path / "gone.png").symlink_to("nowhere.png")
+    found = list_folder(tmp_path, recursive=True)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "gone.png", "loop.jpg", "sub/deep.png",
+    ]  # fmt: skip
+    for path in found[:2]:
+        with pytest.raises(ImageError, match=f"^{path}: broken symbolic link$"):
+            load_image(path)
+
+
+def test_unlistable_folder_is_reported_or_raised(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "hidden.jpg").write_bytes(b"")
+    scandir = os.scandir
+
+    def denying(path):  # root can list any folder, so permission is simulated
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denying)
+    problems: list[str] = []
+    found = list(expand_inputs([str(tmp_path)], recursive=True, on_error=problems.append))
+    assert found == [str(tmp_path / "a.jpg")]
+    assert problems == [f"{locked}: cannot list folder (Permission denied)"]
+    with pytest.raises(ImageError, match="locked: cannot list folder"):
+        list_folder(tmp_path, recursive=True)
 
 
 def test_expand_inputs_keeps_order_and_reads_stdin(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ backbone initialization, and two processes with torch.distributed (gloo) on 127.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,26 @@ def test_ctrl_c_in_the_first_epoch_leaves_the_initial_state(tiny_dataset, tmp_pa
     state = torch.load(tmp_path / "state.pt", weights_only=True)
     assert state["epoch"] == 0
     assert all(torch.equal(state["model"][k], initial[k]) for k in initial)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_corrupt_image_stops_training_with_one_line(tiny_dataset, tmp_path, workers) -> None:
+    data = Path(shutil.copytree(tiny_dataset.parent, tmp_path / "data")) / tiny_dataset.name
+    image = sorted((data.parent / "images").iterdir())[1]
+    image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])  # header intact
+    out = tmp_path / "run"
+    args = [
+        "train", str(data), "-o", str(out), "--epochs", "1", "--batch-size", "2",
+        "--crops-per-image", "1", "--crop-size", "32", "--workers", str(workers),
+        "--backbone-weights", "none", "--device", "cpu", "--precision", "fp32",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("p2pcount: error")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert errors[0].startswith(f"p2pcount: error: {image}: corrupt or truncated image (")
+    assert errors[0].endswith("(training stopped; fix it and continue with --resume)")
+    assert torch.load(out / "state.pt", weights_only=True)["epoch"] == 0
 
 
 def test_crops_change_every_epoch_with_loader_workers(tiny_dataset, tmp_path) -> None:

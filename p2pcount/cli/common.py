@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from p2pcount.pipeline import Outcome
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+NO_INPUTS = "no input images (give files, folders, or - to read paths from stdin)"
 
 
 def message(text: str) -> None:
@@ -60,17 +61,28 @@ def stdin_lines() -> io.TextIOBase:
     return sys.stdin
 
 
-def collect_paths(paths: list[str], recursive: bool) -> list[str]:
-    """Expand files, folders and ``-`` into image paths; exits 2 when there are none."""
+def expand_paths(paths: list[str], recursive: bool) -> tuple[list[str], int]:
+    """Expand files, folders and ``-`` into image paths; each folder that cannot be listed is
+    reported (one error line) and skipped. Returns (paths, number of such folders)."""
     from p2pcount.images import expand_inputs
 
+    unlisted: list[str] = []
+
+    def report(problem: str) -> None:
+        error(problem)
+        unlisted.append(problem)
+
     stdin = stdin_lines() if "-" in paths else ()
-    with usage_errors():
-        found = list(expand_inputs(paths, stdin, recursive))
+    return list(expand_inputs(paths, stdin, recursive, on_error=report)), len(unlisted)
+
+
+def collect_paths(paths: list[str], recursive: bool) -> tuple[list[str], int]:
+    """:func:`expand_paths`, exiting 2 when there are no images at all."""
+    found, unlisted = expand_paths(paths, recursive)
     if not found:
-        error("no input images (give files, folders, or - to read paths from stdin)")
+        error(NO_INPUTS)
         raise typer.Exit(EXIT_USAGE)
-    return found
+    return found, unlisted
 
 
 def run_inputs(

@@ -46,7 +46,7 @@ def count(
         job = ShardedJob(threshold, batch_size, max_pixels, fmt.value, soft, points)
         count_sharded(paths, recursive, weights, device.value, counter_options, job)
         return
-    inputs = collect_paths(paths, recursive)
+    inputs, unlisted = collect_paths(paths, recursive)
     counter = load_counter(weights, device.value, **counter_options)
     header = {"weights": counter.source, "threshold": threshold}
     writer = ResultWriter(sys.stdout, fmt.value, soft=soft, with_points=points, header=header)
@@ -55,7 +55,7 @@ def count(
         writer.write(outcome.result, outcome.path)
         done += 1
     writer.close()
-    finish(done, len(inputs))
+    finish(done, len(inputs) + unlisted)
 
 
 @dataclass(frozen=True)

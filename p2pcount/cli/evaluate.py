@@ -136,5 +136,5 @@ def _print_summary(summary: dict) -> None:
     for delta, value in summary["nap"].items():
         table.add_row(f"nAP δ={delta}", f"{value:.4f}")
     for row in summary["sweep"]:
-        table.add_row(f"MAE @ t={row['threshold']:g}", f"{row['mae']:.3f}")
+        table.add_row(f"MAE / MSE @ t={row['threshold']:g}", f"{row['mae']:.3f} / {row['mse']:.3f}")
     Console(stderr=True).print(table)

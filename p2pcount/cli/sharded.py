@@ -18,10 +18,11 @@ from p2pcount.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
+    NO_INPUTS,
     error,
+    expand_paths,
     load_counter,
     message,
-    stdin_lines,
     usage_errors,
 )
 
@@ -32,20 +33,20 @@ ROUND_PER_RANK = 64
 
 
 def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | str:
-    """On rank 0: (inputs, weights path), or the error message that stops every rank."""
+    """On rank 0: (inputs, number of folders that could not be listed, weights path), or the
+    error message that stops every rank."""
     from p2pcount.cli.progress import download_progress
     from p2pcount.errors import P2PCountError
-    from p2pcount.images import expand_inputs
     from p2pcount.registry import resolve_weights
 
+    inputs, unlisted = expand_paths(paths, recursive)
+    if not inputs:
+        return NO_INPUTS
     try:
-        stdin = stdin_lines() if "-" in paths else ()
-        inputs = list(expand_inputs(paths, stdin, recursive))
-        if not inputs:
-            return "no input images (give files, folders, or - to read paths from stdin)"
-        return inputs, str(resolve_weights(weights, notify=message, progress=download_progress))
+        weights_path = resolve_weights(weights, notify=message, progress=download_progress)
     except P2PCountError as exc:
         return str(exc)
+    return inputs, unlisted, str(weights_path)
 
 
 def count_sharded(
@@ -76,7 +77,7 @@ def count_sharded(
             if info.is_main:
                 error(setup)
             raise typer.Exit(EXIT_USAGE)
-        inputs, weights_path = setup
+        inputs, unlisted, weights_path = setup
         counter = load_counter(weights_path, str(info.device), **counter_options)
         writer = None
         if info.is_main:
@@ -112,7 +113,9 @@ def count_sharded(
                         done += 1
         if writer is not None:
             writer.close()
-        code = broadcast_from_main(EXIT_OK if done == len(inputs) else EXIT_PARTIAL, info)
+        code = broadcast_from_main(
+            EXIT_OK if done == len(inputs) + unlisted else EXIT_PARTIAL, info
+        )
     finally:
         shutdown_distributed()
     raise typer.Exit(code)

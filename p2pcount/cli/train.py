@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import message, usage_errors
+from p2pcount.cli.common import EXIT_USAGE, error, message, usage_errors
+from p2pcount.errors import P2PCountError
 
 
 def train(
@@ -109,6 +110,9 @@ def train(
     except KeyboardInterrupt:
         message(f"interrupted; continue with: p2pcount train ... -o {output_dir} --resume")
         raise typer.Exit(130) from None
+    except P2PCountError as exc:  # e.g. an image that turns out corrupt when it is decoded
+        error(f"{exc} (training stopped; fix it and continue with --resume)")
+        raise typer.Exit(EXIT_USAGE) from None
     finally:
         shutdown_distributed()
     if trainer.dist.is_main:

@@ -50,7 +50,7 @@ def viz(
     with usage_errors():
         parse_color(color)
         prepare_output_dir(output_dir)
-    inputs = collect_paths(paths, recursive)
+    inputs, unlisted = collect_paths(paths, recursive)
     counter = load_counter(
         weights, device.value, precision=precision.value, tile_size=tile, tile_above=tile_above
     )
@@ -74,4 +74,4 @@ def viz(
             continue
         typer.echo(str(target))
         done += 1
-    finish(done, len(inputs))
+    finish(done, len(inputs) + unlisted)
