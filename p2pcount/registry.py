@@ -14,6 +14,8 @@ Bundled models ship in the repository's ``weights/`` folder and need no download
 from __future__ import annotations
 
 import os
+import site
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +26,14 @@ from p2pcount.errors import DownloadError, WeightsError
 #: The model used when neither ``--weights`` nor ``P2PCOUNT_WEIGHTS`` names one.
 DEFAULT_MODEL = "shtech-a"
 
-#: The repository's ``weights/`` folder (bundled models).
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: Where bundled models are looked for, in order: the source tree's ``weights/`` folder (a
+#: clone or an editable install), then the data files of an installed wheel
+#: (``<prefix>/share/p2pcount/weights``, see pyproject.toml; prefix or ``pip --user`` base).
+BUNDLED_DIRS = (
+    Path(__file__).resolve().parent.parent / "weights",
+    Path(sys.prefix) / "share" / "p2pcount" / "weights",
+    Path(site.getuserbase()) / "share" / "p2pcount" / "weights",
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,8 @@ def home() -> Path:
 def model_path(entry: ModelEntry) -> Path:
     """Where the weights p2pcount loads for ``entry`` live (bundled file or cache)."""
     if entry.bundled:
-        return BUNDLED_DIR / entry.bundled
+        candidates = [folder / entry.bundled for folder in BUNDLED_DIRS]
+        return next((path for path in candidates if path.is_file()), candidates[0])
     return home() / "models" / f"{entry.name}.safetensors"
 
 

@@ -15,10 +15,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from p2pcount import Counter
+from p2pcount import Counter, registry
 from p2pcount.checkpoint import read_weights
 from p2pcount.cli import app
 from p2pcount.download import Expected
+from p2pcount.errors import WeightsError
 from p2pcount.registry import REGISTRY, ModelEntry, download_path, model_path
 from tests.http_server import serve
 from tests.test_original import make_original_checkpoint
@@ -161,6 +162,34 @@ def test_weights_list_and_info(home, monkeypatch, original_bytes) -> None:
     assert missing.exit_code == 2 and "not in the cache yet" in missing.stderr
     unknown = CliRunner().invoke(app, ["weights", "fetch", "nope"])
     assert unknown.exit_code == 2 and "unknown model" in unknown.stderr
+
+
+def test_bundled_models_are_found_in_the_tree_or_an_installed_wheel(tmp_path, monkeypatch):
+    entry = REGISTRY["synthetic-demo"]
+    tree, wheel = tmp_path / "tree", tmp_path / "prefix" / "share" / "p2pcount" / "weights"
+    monkeypatch.setattr(registry, "BUNDLED_DIRS", (tree, wheel))
+    assert model_path(entry) == tree / entry.bundled  # neither: named in the error
+    with pytest.raises(WeightsError, match="bundled model 'synthetic-demo' is missing"):
+        registry.fetch(entry)
+    wheel.mkdir(parents=True)
+    (wheel / entry.bundled).write_bytes(b"x")
+    assert model_path(entry) == wheel / entry.bundled
+    tree.mkdir()
+    (tree / entry.bundled).write_bytes(b"x")
+    assert model_path(entry) == tree / entry.bundled
+
+
+def test_every_bundled_model_is_a_wheel_data_file() -> None:
+    root = Path(__file__).resolve().parents[1]
+    line = next(
+        line
+        for line in (root / "pyproject.toml").read_text().splitlines()
+        if line.startswith('"share/p2pcount/weights" = ')
+    )
+    data_files = json.loads(line.split(" = ", 1)[1])
+    bundled = [f"weights/{e.bundled}" for e in REGISTRY.values() if e.bundled]
+    assert bundled and sorted(bundled) == sorted(data_files)
+    assert all((root / name).is_file() for name in bundled)
 
 
 def test_weights_import_original_then_info(tmp_path, original_bytes) -> None:
