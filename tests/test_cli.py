@@ -163,6 +163,27 @@ def test_unlistable_folder_is_reported_and_the_rest_counted(
         assert result.stderr.splitlines() == [denied]
 
 
+def test_library_warnings_are_one_line(runner, images, all_heads_weights, monkeypatch) -> None:
+    import logging
+    import warnings
+
+    from PIL import ImageOps
+
+    transpose = ImageOps.exif_transpose
+
+    def noisy(image):  # what Pillow does on a damaged EXIF block
+        logging.getLogger("PIL.TiffImagePlugin").error("Corrupt EXIF data (log record)")
+        warnings.warn("Corrupt EXIF data.\n  warnings.warn(str(msg))", UserWarning, stacklevel=1)
+        return transpose(image)
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        result = invoke(runner, ["count", str(images["a.jpg"])], all_heads_weights)
+    assert result.exit_code == 0 and result.stdout == f"60\t{images['a.jpg']}\n"
+    assert result.stderr == "p2pcount: warning: Corrupt EXIF data.\n"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

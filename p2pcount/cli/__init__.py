@@ -7,6 +7,10 @@ Command modules import torch only inside their functions, so ``--help`` stays fa
 
 from __future__ import annotations
 
+import logging
+import warnings
+from typing import TextIO
+
 import typer
 
 from p2pcount.cli import count as _count
@@ -15,6 +19,7 @@ from p2pcount.cli import export as _export
 from p2pcount.cli import train as _train
 from p2pcount.cli import viz as _viz
 from p2pcount.cli import weights as _weights
+from p2pcount.errors import first_line
 
 app = typer.Typer(
     name="p2pcount",
@@ -25,6 +30,28 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _one_line_messages() -> None:
+    """Library warnings (Pillow's "Corrupt EXIF data" …) as one ``p2pcount: warning:`` line
+    each; Pillow's log records are dropped, as the errors they announce are raised anyway
+    and reported with the file's name."""
+    warnings.showwarning = _show_warning
+    logging.getLogger("PIL").addHandler(logging.NullHandler())
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    typer.echo(f"p2pcount: warning: {first_line(message)}", err=True)
+
+
 app.command("count")(_count.count)
 app.command("viz")(_viz.viz)
 app.command("train")(_train.train)
