@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,22 @@ def random_weights(weights_dir: Path) -> Path:
 def all_heads_weights(weights_dir: Path) -> Path:
     """Every anchor is a person with probability sigmoid(2) ≈ 0.88; points on the anchors."""
     return save_weights(weights_dir / "all.safetensors", constant_model(logit=2.0))
+
+
+@pytest.fixture
+def deny_listing(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """``deny_listing(folder)`` makes listing ``folder`` fail with "Permission denied".
+
+    Tests run as root, which can list any folder whatever its mode, so the error is
+    simulated at ``os.scandir``; every other folder is listed as usual.
+    """
+    scandir = os.scandir
+    denied: set[Path] = set()
+
+    def guarded(path=".", *args, **kwargs):
+        if Path(path) in denied:
+            raise PermissionError(13, "Permission denied")
+        return scandir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", guarded)
+    return denied.add

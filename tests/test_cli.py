@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -140,21 +139,14 @@ def test_bad_inputs_are_reported_and_the_rest_counted(runner, images, tmp_path, 
 
 
 def test_unlistable_folder_is_reported_and_the_rest_counted(
-    runner, images, all_heads_weights, monkeypatch
+    runner, images, all_heads_weights, deny_listing
 ) -> None:
     folder = images["a.jpg"].parent
     locked = folder / "locked"
     locked.mkdir()
     (folder / "sub").mkdir()
     (folder / "sub" / "up").symlink_to("..")
-    scandir = os.scandir
-
-    def denying(path):  # root can list any folder, so permission is simulated
-        if Path(path) == locked:
-            raise PermissionError(13, "Permission denied")
-        return scandir(path)
-
-    monkeypatch.setattr(os, "scandir", denying)
+    deny_listing(locked)
     for command in (["count"], ["count", "--distributed"]):
         result = invoke(runner, [*command, "-r", str(folder)], all_heads_weights)
         assert result.exit_code == 1

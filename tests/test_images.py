@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -166,19 +165,12 @@ def test_folder_listing_survives_symlink_cycles_and_broken_links(tmp_path: Path)
             load_image(path)
 
 
-def test_unlistable_folder_is_reported_or_raised(tmp_path: Path, monkeypatch) -> None:
+def test_unlistable_folder_is_reported_or_raised(tmp_path: Path, deny_listing) -> None:
     (tmp_path / "a.jpg").write_bytes(b"")
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / "hidden.jpg").write_bytes(b"")
-    scandir = os.scandir
-
-    def denying(path):  # root can list any folder, so permission is simulated
-        if Path(path) == locked:
-            raise PermissionError(13, "Permission denied")
-        return scandir(path)
-
-    monkeypatch.setattr(os, "scandir", denying)
+    deny_listing(locked)
     problems: list[str] = []
     found = list(expand_inputs([str(tmp_path)], recursive=True, on_error=problems.append))
     assert found == [str(tmp_path / "a.jpg")]
