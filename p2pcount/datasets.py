@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -199,18 +200,23 @@ def _fit_to_image(
 def _read_xy_text(path: Path) -> np.ndarray:
     """Points of a text file of ``x y`` lines, as float64 (K, 2) pixels.
 
-    Columns after the first two are ignored, as are blank lines and ``#`` comments.
+    Coordinates are separated by whitespace, commas or semicolons (``10 20``, ``10,20``,
+    ``10; 20``); columns after the first two are ignored, as are blank lines and ``#``
+    comments.
     """
     rows: list[tuple[float, float]] = []
-    for number, fields in _text_lines(path):
+    for number, line in _text_lines(path):
+        fields = _FIELD_SEPARATORS.split(line.split("#", 1)[0].strip())
+        if fields == [""]:
+            continue
         try:
             x, y = float(fields[0]), float(fields[1])
         except (IndexError, ValueError):
             raise DatasetError(
-                f"{path}: line {number}: expected 'x y', got {' '.join(fields)!r}"
+                f"{path}: line {number}: expected 'x y', got {line.strip()!r}"
             ) from None
         if not (math.isfinite(x) and math.isfinite(y)):
-            raise DatasetError(f"{path}: line {number}: non-finite point {' '.join(fields)!r}")
+            raise DatasetError(f"{path}: line {number}: non-finite point {line.strip()!r}")
         rows.append((x, y))
     return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
@@ -261,14 +267,18 @@ def _as_points(values: object, path: Path) -> np.ndarray:
     return points
 
 
-def _text_lines(path: Path) -> list[tuple[int, list[str]]]:
-    """The non-blank lines of a text file, ``#`` comments removed, as (line number, fields)."""
+_FIELD_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def _text_lines(path: Path) -> list[tuple[int, str]]:
+    """The lines of a text file that are neither blank nor whole-line ``#`` comments, as
+    (line number, line without its line ending)."""
     try:
         with path.open(encoding="utf-8-sig") as file:
-            lines = [(number, line.split("#", 1)[0].split()) for number, line in enumerate(file, 1)]
+            lines = [(number, line.rstrip("\r\n")) for number, line in enumerate(file, 1)]
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from None
-    return [(number, fields) for number, fields in lines if fields]
+    return [(n, line) for n, line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 # --- layouts: (image, annotation) pairs ----------------------------------------------------
@@ -277,21 +287,42 @@ def _text_lines(path: Path) -> list[tuple[int, list[str]]]:
 def _list_pairs(list_file: Path) -> list[tuple[Path, Path]]:
     """Pairs of a list file of ``image_path annotation_path`` lines, in file order.
 
-    Relative paths are relative to the list file's directory; ``#`` comments and blank lines
-    are ignored.
+    Relative paths are relative to the list file's directory; blank lines and lines starting
+    with ``#`` are ignored (a ``#`` inside a path is part of it). The two paths are separated
+    by a tab if the line has one, else by whitespace; a path with spaces needs the tab, unless
+    exactly one way of cutting the line names two existing files.
     """
     if not list_file.is_file():
         raise DatasetError(f"{list_file}: list file not found")
     base = list_file.parent
-    pairs = []
-    for number, fields in _text_lines(list_file):
-        if len(fields) != 2:
-            raise DatasetError(
-                f"{list_file}: line {number}: expected 'image_path annotation_path', "
-                f"got {' '.join(fields)!r}"
-            )
-        pairs.append((base / fields[0], base / fields[1]))
-    return pairs
+    return [
+        _list_line_pair(list_file, number, line, base) for number, line in _text_lines(list_file)
+    ]
+
+
+def _list_line_pair(list_file: Path, number: int, line: str, base: Path) -> tuple[Path, Path]:
+    """The (image, annotation) paths of one list-file line (see :func:`_list_pairs`)."""
+    if "\t" in line:
+        fields = [field.strip() for field in line.split("\t") if field.strip()]
+        if len(fields) == 2:
+            return base / fields[0], base / fields[1]
+    else:
+        fields = line.split()
+        if len(fields) == 2:
+            return base / fields[0], base / fields[1]
+        # A path with spaces: keep the cut where both sides name existing files.
+        text = line.strip()
+        cuts = [
+            (base / text[: gap.start()], base / text[gap.end() :])
+            for gap in re.finditer(r"\s+", text)
+        ]
+        existing = [(image, ann) for image, ann in cuts if image.is_file() and ann.is_file()]
+        if len(existing) == 1:
+            return existing[0]
+    raise DatasetError(
+        f"{list_file}: line {number}: expected 'image_path annotation_path' (separate paths "
+        f"with spaces by a tab), got {line.strip()!r}"
+    )
 
 
 def _shanghaitech_pairs(root: Path) -> list[tuple[Path, Path]]:

@@ -142,7 +142,9 @@ def evaluate(
     total = sum((e.localization for e in images), start=LocalizationCounts(0, 0, 0))
     report = EvaluationReport(threshold, radius, images, mae, mse, total)
     if with_nap and sum(gts) > 0:
-        preds = [(e.points, e.scores) for e in images]
+        # The same candidates whatever the threshold: nAP does not depend on it.
+        ranked = [e.scores > NAP_MIN_SCORE for e in images]
+        preds = [(e.points[r], e.scores[r]) for e, r in zip(images, ranked, strict=True)]
         # A lone head's d_kNN is the dataset's median spacing, or 2 × radius if no image
         # has two heads to measure it from.
         isolated = None if any(e.gt >= 2 for e in images) else 2.0 * radius

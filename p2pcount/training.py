@@ -157,7 +157,9 @@ def load_backbone_weights(model: P2PNet, spec: str) -> str:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"{spec}: cannot read backbone weights ({exc})") from None
+            raise WeightsError(
+                f"{spec}: cannot read backbone weights ({first_line(exc)})"
+            ) from None
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]
         origin = str(path)
@@ -189,8 +191,21 @@ def _optimizer(model: P2PNet, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _save_state(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot write training state ({exc.strerror or exc})") from None
+
+
+def _append_log(path: Path, record: EpochRecord) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(asdict(record)) + "\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot write the training log ({exc.strerror or exc})"
+        ) from None
 
 
 class Trainer:
@@ -302,7 +317,12 @@ class Trainer:
         )
         self.anchors = AnchorCache(model_config.stride, model_config.num_anchors)
         if self.dist.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"{self.output_dir}: cannot create the output folder ({exc.strerror or exc})"
+                ) from None
 
     def _read_state(self) -> dict | None:
         if not self.state_path.is_file():
@@ -310,7 +330,9 @@ class Trainer:
         try:
             return torch.load(self.state_path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"{self.state_path}: cannot read training state ({exc})") from None
+            raise WeightsError(
+                f"{self.state_path}: cannot read training state ({first_line(exc)})"
+            ) from None
 
     def state(self, epoch: int) -> dict:
         return {
@@ -417,8 +439,7 @@ class Trainer:
             if record.best or not self.val_samples:
                 save_weights(self.output_dir / "best.safetensors", self.model, metadata=meta)
             _save_state(self.state_path, self.state(epoch + 1))
-            with open(self.output_dir / "log.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps(asdict(record)) + "\n")
+            _append_log(self.output_dir / "log.jsonl", record)
         if self.dist.enabled:
             dist.barrier()
         return record

@@ -177,6 +177,47 @@ def test_list_comments_blank_lines_and_extra_columns(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sample.points, [[1, 2], [3.5, 4.5]])
 
 
+def test_list_paths_with_hash_and_spaces(tmp_path: Path) -> None:
+    write_image(tmp_path / "img#1.jpg")
+    write_xy(tmp_path / "img#1.txt", [[1, 2]])
+    write_image(tmp_path / "my crowd" / "a b.jpg")
+    write_xy(tmp_path / "my crowd" / "a b.txt", [[3, 4]])
+    write_image(tmp_path / "c d.jpg")
+    write_xy(tmp_path / "c d.txt", [[5, 6]])
+    list_file = tmp_path / "train.list"
+    list_file.write_text(
+        "  # a comment\n"
+        "img#1.jpg img#1.txt\n"
+        "my crowd/a b.jpg\tmy crowd/a b.txt\n"  # a tab separates paths with spaces
+        "c d.jpg  c d.txt\n"  # no tab: the one cut that names two existing files
+    )
+    samples = load_dataset(list_file)
+    assert [s.image for s in samples] == [
+        tmp_path / "img#1.jpg",
+        tmp_path / "my crowd" / "a b.jpg",
+        tmp_path / "c d.jpg",
+    ]
+    np.testing.assert_array_equal([s.points[0] for s in samples], [[1, 2], [3, 4], [5, 6]])
+
+
+def test_list_line_with_ambiguous_spaces_asks_for_a_tab(tmp_path: Path) -> None:
+    # Both "a" + "b c.txt" and "a b" + "c.txt" name existing files: no guessing.
+    for name in ("a", "a b", "b c.txt", "c.txt"):
+        (tmp_path / name).write_text("")
+    list_file = tmp_path / "list.txt"
+    list_file.write_text("a b c.txt\n")
+    with pytest.raises(DatasetError, match=r"list\.txt: line 1: .*by a tab\), got 'a b c\.txt'"):
+        load_dataset(list_file)
+
+
+@pytest.mark.parametrize("line", ["1,2", "1, 2", "1;2", "1 ,\t2", "1,2,7,8"])
+def test_annotation_separators(tmp_path: Path, line: str) -> None:
+    write_image(tmp_path / "a.jpg")
+    write_xy(tmp_path / "a.txt", [], extra=f"{line}\n3 4\n")
+    [sample] = load_dataset(tmp_path)
+    np.testing.assert_array_equal(sample.points, [[1, 2], [3, 4]])
+
+
 def test_empty_annotation_is_valid(tmp_path: Path) -> None:
     write_image(tmp_path / "a.jpg")
     write_xy(tmp_path / "a.txt", [], extra="\n# nobody here\n")

@@ -96,3 +96,15 @@ def test_unreadable_image_is_reported_and_skipped(toy_dataset: Path, random_weig
     assert "b.png: corrupt or truncated image" in result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [Path(r["path"]).name for r in rows] == ["a.png"]
+
+
+def test_nap_does_not_depend_on_the_threshold(toy_dataset: Path) -> None:
+    # Every candidate at p = sigmoid(-3.5) ≈ 0.029, below NAP_MIN_SCORE: counted at a 0.01
+    # threshold, but never ranked by nAP, whatever the threshold.
+    counter = Counter(constant_model(logit=-3.5), device="cpu")
+    low, high = (
+        evaluate(counter, load_dataset(toy_dataset), threshold=t, radius=1.0) for t in (0.01, 0.5)
+    )
+    assert [e.predicted for e in low.images] == [64, 64]
+    assert [e.predicted for e in high.images] == [0, 0]
+    assert low.nap == high.nap == {0.05: 0.0, 0.25: 0.0, 0.5: 0.0}

@@ -218,3 +218,68 @@ def test_lr_drop_applies_to_the_epoch_and_survives_resume(tiny_dataset, tmp_path
     log = _log(tmp_path)
     assert [(r["lr"], r["lr_backbone"]) for r in log] == [(3e-4, 3e-4), (pytest.approx(3e-5),) * 2]
     assert [g["lr"] for g in resumed.optimizer.param_groups] == [pytest.approx(3e-5)] * 2
+
+
+FAST = [
+    "--epochs", "1", "--batch-size", "2", "--crops-per-image", "1", "--crop-size", "32",
+    "--workers", "0", "--backbone-weights", "none", "--device", "cpu", "--precision", "fp32",
+]  # fmt: skip
+
+
+def test_train_and_val_formats_are_set_separately(tiny_dataset: Path, tmp_path: Path) -> None:
+    data = Path(shutil.copytree(tiny_dataset.parent, tmp_path / "data"))
+    train_list = (data / "list.txt").rename(data / "train.data")  # a name nothing detects
+    val = tmp_path / "val"  # a folder of images with sidecar annotations
+    val.mkdir()
+    for image in sorted((data / "images").iterdir())[:2]:
+        shutil.copy(image, val / image.name)
+        shutil.copy(data / "annotations" / f"{image.stem}.txt", val / f"{image.stem}.txt")
+    base = ["train", str(train_list), "--val", str(val), *FAST]
+    runner = CliRunner()
+
+    undetected = runner.invoke(app, [*base, "-o", str(tmp_path / "a")])
+    assert undetected.exit_code == 2
+    assert undetected.stderr.startswith(f"p2pcount: error: {train_list}: ")
+    # --format sets TRAIN_DATA's layout only; --val is still detected (a folder).
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "b"), "--format", "list"])
+    assert result.exit_code == 0, result.stderr
+    assert set(_log(tmp_path / "b")[0]["val"]) == {"mae", "mse", "precision", "recall", "f1"}
+    wrong = runner.invoke(
+        app, [*base, "-o", str(tmp_path / "c"), "--data-format", "list", "--val-format", "list"]
+    )
+    assert wrong.exit_code == 2
+    assert wrong.stderr == f"p2pcount: error: {val}: list file not found\n"
+
+
+def test_unwritable_output_is_one_line(tiny_dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    runner = CliRunner()
+    occupied = tmp_path / "file"
+    occupied.write_text("not a folder")
+    result = runner.invoke(app, ["train", str(tiny_dataset), "-o", str(occupied), *FAST])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"p2pcount: error: {occupied}: cannot create the output folder")
+    assert result.stderr.count("\n") == 1 and occupied.read_text() == "not a folder"
+
+    def disk_full(obj, path, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(tiny_dataset), "-o", str(out), *FAST])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("p2pcount: error")]
+    assert errors == [
+        f"p2pcount: error: {out / 'state.pt'}: cannot write training state (No space left on "
+        "device) (training stopped; fix it and start again)"
+    ]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == []  # the atomic write left no temp file
+
+
+def test_unreadable_backbone_weights_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "vgg.pth"
+    torch.save({"net": torch.nn.Linear(2, 2)}, path)  # a pickled module: refused, not executed
+    with pytest.raises(WeightsError) as error:
+        load_backbone_weights(P2PNet(ModelConfig()), str(path))
+    assert str(error.value).startswith(f"{path}: cannot read backbone weights (")
+    assert "\n" not in str(error.value)

@@ -81,13 +81,20 @@ Precision = Annotated[
         "CUDA, fp32 elsewhere.",
     ),
 ]
+_LAYOUTS = "list, shanghaitech, nwpu, jhu or folder (default: detected from the path)"
 DatasetFormat = Annotated[
     Optional[str],  # noqa: UP045 (typer needs Optional on Python 3.10)
+    typer.Option("--data-format", help=f"Dataset layout: {_LAYOUTS}.", show_default=False),
+]
+TrainDatasetFormat = Annotated[
+    Optional[str],  # noqa: UP045
     typer.Option(
-        "--data-format",
-        help="Dataset layout: list, shanghaitech, nwpu, jhu or folder (default: detected).",
-        show_default=False,
+        "--format", "--data-format", help=f"TRAIN_DATA's layout: {_LAYOUTS}.", show_default=False
     ),
+]
+ValDatasetFormat = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--val-format", help=f"--val's layout: {_LAYOUTS}.", show_default=False),
 ]
 Radius = Annotated[
     float, typer.Option("--radius", min=0.0, help="Match radius (pixels) for P/R/F1.")

@@ -19,7 +19,8 @@ def train(
         Optional[Path],  # noqa: UP045
         typer.Option("--val", help="Validation dataset; best.safetensors is chosen by its MAE."),
     ] = None,
-    data_format: opt.DatasetFormat = None,
+    data_format: opt.TrainDatasetFormat = None,
+    val_format: opt.ValDatasetFormat = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 100,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images.")] = 8,
     crops: Annotated[int, typer.Option("--crops-per-image", min=1)] = 4,
@@ -69,7 +70,7 @@ def train(
 
     with usage_errors():
         samples = load_dataset(train_data, data_format, on_warning=message)
-        val_samples = load_dataset(val, data_format, on_warning=message) if val else None
+        val_samples = load_dataset(val, val_format, on_warning=message) if val else None
         config = TrainConfig(
             epochs=epochs,
             batch_size=batch_size,
@@ -111,7 +112,8 @@ def train(
         message(f"interrupted; continue with: p2pcount train ... -o {output_dir} --resume")
         raise typer.Exit(130) from None
     except P2PCountError as exc:  # e.g. an image that turns out corrupt when it is decoded
-        error(f"{exc} (training stopped; fix it and continue with --resume)")
+        again = "continue with --resume" if trainer.state_path.is_file() else "start again"
+        error(f"{exc} (training stopped; fix it and {again})")
         raise typer.Exit(EXIT_USAGE) from None
     finally:
         shutdown_distributed()
