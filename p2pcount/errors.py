@@ -36,3 +36,7 @@ class DownloadError(P2PCountError):
 
 class ConfigError(P2PCountError):
     """A model configuration or option value is invalid."""
+
+
+class TrainingError(P2PCountError):
+    """Training cannot go on: it diverged (non-finite outputs or weights)."""

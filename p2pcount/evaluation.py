@@ -14,9 +14,10 @@ import numpy as np
 
 from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
-from p2pcount.errors import DatasetError, ImageError
+from p2pcount.errors import DatasetError, ImageError, WeightsError
 from p2pcount.images import load_image
 from p2pcount.metrics import (
+    NAP_DELTAS,
     LocalizationCounts,
     count_errors,
     localization_counts,
@@ -84,7 +85,8 @@ class EvaluationReport:
             "precision": self.localization.precision,
             "recall": self.localization.recall,
             "f1": self.localization.f1,
-            "nap": {str(delta): value for delta, value in self.nap.items()},
+            # null without any ground-truth head to rank against
+            "nap": {str(delta): self.nap.get(delta) for delta in NAP_DELTAS},
             "sweep": [{"threshold": t, "mae": m, "mse": s} for t, m, s in self.sweep],
         }
 
@@ -95,6 +97,11 @@ def evaluate_image(
     """Run the model on one annotated image (pixel grid as stored: no EXIF rotation)."""
     image = load_image(sample.image, max_pixels=None, exif=False)
     result = counter.count(image, threshold=min(threshold, NAP_MIN_SCORE))
+    if not np.isfinite(result.soft_count):
+        raise WeightsError(
+            f"{counter.source or 'weights'}: probabilities on {sample.image} are not finite "
+            "(broken weights?)"
+        )
     kept = result.points[result.scores > threshold]
     return ImageEvaluation(
         path=str(sample.image),

@@ -103,5 +103,6 @@ def _export_onnx(
             dynamic_shapes={"images": dims},
             opset_version=opset,
             dynamo=True,
+            external_data=False,  # one self-contained file (the model is far below 2 GB)
             verbose=False,
         )

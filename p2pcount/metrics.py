@@ -313,10 +313,14 @@ def average_precision(
     return _all_points_ap(_rank_and_match(preds, gt_points, thresholds), n_gt)
 
 
+#: The P2PNet paper's nAP thresholds δ (fractions of the local head spacing).
+NAP_DELTAS = (0.05, 0.25, 0.5)
+
+
 def nap(
     preds: Sequence[PredictionSet],
     gts: Sequence[np.ndarray],
-    deltas: Sequence[float] = (0.05, 0.25, 0.5),
+    deltas: Sequence[float] = NAP_DELTAS,
     k: int = 3,
     isolated_distance: float | None = None,
 ) -> dict[float, float]:

@@ -41,7 +41,7 @@ from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
 from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.distributed import DistInfo, init_distributed
-from p2pcount.errors import ConfigError, ImageError, WeightsError, first_line
+from p2pcount.errors import ConfigError, ImageError, TrainingError, WeightsError, first_line
 from p2pcount.evaluation import evaluate
 from p2pcount.loss import P2PLoss
 from p2pcount.matcher import HungarianMatcher
@@ -162,13 +162,19 @@ def load_backbone_weights(model: P2PNet, spec: str) -> str:
             ) from None
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]
+        if not isinstance(state, dict):
+            raise WeightsError(f"{spec}: not a state dict (expected a dict of tensors)")
         origin = str(path)
     features = model.backbone.features
     wanted = features.state_dict()
     picked = {}
     for key, tensor in state.items():
         local = key.removeprefix("backbone.").removeprefix("features.")
-        if local in wanted and tuple(tensor.shape) == tuple(wanted[local].shape):
+        if (
+            local in wanted
+            and isinstance(tensor, torch.Tensor)
+            and tuple(tensor.shape) == tuple(wanted[local].shape)
+        ):
             picked[local] = tensor
     missing = sorted(set(wanted) - set(picked))
     if missing:
@@ -178,6 +184,12 @@ def load_backbone_weights(model: P2PNet, spec: str) -> str:
         )
     features.load_state_dict(picked)
     return origin
+
+
+_STATE_KEYS = frozenset(
+    {"model", "optimizer", "scaler", "epoch", "best_mae", "model_config", "train_config"}
+)
+_DIVERGED = "the model's outputs or weights are not finite (training diverged: lower --lr)"
 
 
 def _optimizer(model: P2PNet, config: TrainConfig) -> torch.optim.Optimizer:
@@ -201,11 +213,28 @@ def _save_state(path: Path, payload: dict) -> None:
 def _append_log(path: Path, record: EpochRecord) -> None:
     try:
         with open(path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(asdict(record)) + "\n")
+            log.write(json.dumps(asdict(record), allow_nan=False) + "\n")
     except OSError as exc:
         raise ConfigError(
             f"{path}: cannot write the training log ({exc.strerror or exc})"
         ) from None
+    except ValueError:  # allow_nan=False
+        raise TrainingError(f"epoch {record.epoch}: {_DIVERGED}") from None
+
+
+def _trim_log(path: Path, epoch: int) -> None:
+    """Drop the log records after ``epoch`` (written before an interruption left the state
+    at ``epoch``), so that a resumed run logs each epoch once."""
+    if not path.is_file():
+        return
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if json.loads(line).get("epoch", 0) <= epoch]
+        if len(kept) < len(lines):
+            with atomic_path(path) as tmp:
+                tmp.write_text("".join(kept), encoding="utf-8")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{path}: cannot read the training log ({first_line(exc)})") from None
 
 
 class Trainer:
@@ -244,14 +273,20 @@ class Trainer:
 
         self.state_path = self.output_dir / "state.pt"
         saved = self._read_state() if resume else None
-        if saved is None and (self.state_path.exists() or (self.output_dir / "log.jsonl").exists()):
+        run_files = ("state.pt", "log.jsonl", "last.safetensors", "best.safetensors")
+        if saved is None and any((self.output_dir / name).exists() for name in run_files):
             raise ConfigError(
                 f"{self.output_dir}: already holds a training run; "
                 "continue it with --resume or choose another --output-dir"
             )
         initial = read_weights(init_weights) if saved is None and init_weights else None
         if saved is not None:  # the architecture being resumed, whatever was asked
-            model_config = ModelConfig.from_json(saved["model_config"])
+            try:
+                model_config = ModelConfig.from_json(saved["model_config"])
+            except (ConfigError, TypeError, ValueError) as exc:
+                raise WeightsError(
+                    f"{self.state_path}: bad model config ({first_line(exc)})"
+                ) from None
         elif initial is not None:
             model_config = initial.config
         self.model = P2PNet(model_config)
@@ -265,18 +300,25 @@ class Trainer:
         elif saved is None:
             self.backbone_origin = load_backbone_weights(self.model, backbone_weights)
         else:
-            self.model.load_state_dict(saved["model"])
-            self.backbone_origin = saved.get("backbone_origin", "resumed")
+            self.backbone_origin = str(saved.get("backbone_origin", "resumed"))
         self.model.to(self.device)
         self.optimizer = _optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.autocast_dtype == torch.float16
         )
         if saved is not None:
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.scaler.load_state_dict(saved["scaler"])
+            try:
+                self.model.load_state_dict(saved["model"])
+                self.optimizer.load_state_dict(saved["optimizer"])
+                self.scaler.load_state_dict(saved["scaler"])
+            except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+                raise WeightsError(
+                    f"{self.state_path}: does not match its model config ({first_line(exc)})"
+                ) from None
             self.start_epoch = int(saved["epoch"])
             self.best_mae = float(saved["best_mae"])
+            if self.dist.is_main:
+                _trim_log(self.output_dir / "log.jsonl", self.start_epoch)
         self.net = (
             DistributedDataParallel(self.model, device_ids=[self.device.index])
             if self.dist.enabled and self.device.type == "cuda"
@@ -328,11 +370,23 @@ class Trainer:
         if not self.state_path.is_file():
             raise WeightsError(f"{self.state_path}: nothing to resume (no training state)")
         try:
-            return torch.load(self.state_path, map_location="cpu", weights_only=True)
+            saved = torch.load(self.state_path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise WeightsError(
-                f"{self.state_path}: cannot read training state ({first_line(exc)})"
+                f"{self.state_path}: not a readable training state ({first_line(exc)})"
             ) from None
+        missing = _STATE_KEYS - set(saved) if isinstance(saved, dict) else _STATE_KEYS
+        if missing:
+            raise WeightsError(
+                f"{self.state_path}: not a p2pcount training state (missing "
+                f"{', '.join(sorted(missing))})"
+            )
+        if int(saved["epoch"]) >= self.config.epochs:
+            raise ConfigError(
+                f"{self.state_path}: already trained {int(saved['epoch'])} epochs; "
+                "ask for more with --epochs"
+            )
+        return saved
 
     def state(self, epoch: int) -> dict:
         return {
@@ -355,6 +409,8 @@ class Trainer:
         ):
             offsets, logits = self.net(images)
         offsets, logits = offsets.float(), logits.float()
+        if not (torch.isfinite(offsets).all() and torch.isfinite(logits).all()):
+            raise TrainingError(_DIVERGED)
         anchors = self.anchors.get(*logits.shape[-2:], logits.device, logits.dtype)
         decoded = decode(offsets, logits, anchors, self.model.config.offset_scale)
         points, flat_logits = flatten_proposals(decoded.points, logits)
@@ -414,7 +470,10 @@ class Trainer:
         for index, batch in enumerate(self.loader):
             if isinstance(batch, ImageError):
                 raise batch
-            losses = self.step(*batch)
+            try:
+                losses = self.step(*batch)
+            except TrainingError as exc:
+                raise TrainingError(f"epoch {epoch + 1}, step {index + 1}: {exc}") from None
             for key in sums:
                 sums[key] += losses[key]
             if on_step and self.dist.is_main:
@@ -428,6 +487,8 @@ class Trainer:
             **means,
         )
         last_epoch = epoch + 1 == self.config.epochs
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingError(f"epoch {epoch + 1}: {_DIVERGED}")  # nothing of it is saved
         if self.dist.is_main:
             if self.val_samples and ((epoch + 1) % self.config.val_every == 0 or last_epoch):
                 record.val = self.validate()
@@ -438,8 +499,10 @@ class Trainer:
             save_weights(self.output_dir / "last.safetensors", self.model, metadata=meta)
             if record.best or not self.val_samples:
                 save_weights(self.output_dir / "best.safetensors", self.model, metadata=meta)
-            _save_state(self.state_path, self.state(epoch + 1))
+            # The log first: if the state is not written, resuming redoes the epoch and
+            # _trim_log drops its record.
             _append_log(self.output_dir / "log.jsonl", record)
+            _save_state(self.state_path, self.state(epoch + 1))
         if self.dist.enabled:
             dist.barrier()
         return record

@@ -108,3 +108,36 @@ def test_nap_does_not_depend_on_the_threshold(toy_dataset: Path) -> None:
     assert [e.predicted for e in low.images] == [64, 64]
     assert [e.predicted for e in high.images] == [0, 0]
     assert low.nap == high.nap == {0.05: 0.0, 0.25: 0.0, 0.5: 0.0}
+
+
+def test_broken_weights_and_overlays_into_the_dataset_are_refused(
+    toy_dataset: Path, weights_dir: Path
+) -> None:
+    from p2pcount.checkpoint import save_weights
+
+    runner = CliRunner()
+    nan = save_weights(weights_dir / "nan.safetensors", constant_model(logit=float("nan")))
+    result = runner.invoke(app, ["eval", str(toy_dataset), "-w", str(nan), "--format", "json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"p2pcount: error: {nan}: probabilities on {toy_dataset / 'a.png'} are not finite "
+        "(broken weights?)\n"
+    )
+    good = save_weights(weights_dir / "const.safetensors", constant_model(logit=2.0))
+    before = sorted(p.name for p in toy_dataset.iterdir())
+    result = runner.invoke(
+        app, ["eval", str(toy_dataset), "-w", str(good), "--viz", str(toy_dataset)]
+    )
+    assert result.exit_code == 2 and "holds the dataset's images" in result.stderr
+    assert sorted(p.name for p in toy_dataset.iterdir()) == before
+
+
+def test_nap_is_null_without_ground_truth(toy_dataset: Path, weights_dir: Path) -> None:
+    from p2pcount.checkpoint import save_weights
+
+    (toy_dataset / "a.txt").write_text("")  # nobody anywhere
+    weights = save_weights(weights_dir / "const.safetensors", constant_model(logit=2.0))
+    args = ["eval", str(toy_dataset), "-w", str(weights), "--format", "json"]
+    doc = json.loads(CliRunner().invoke(app, args).stdout)
+    assert doc["nap"] == {"0.05": None, "0.25": None, "0.5": None}
+    assert doc["mae"] == 64.0 and doc["precision"] == 0.0

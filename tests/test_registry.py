@@ -214,7 +214,11 @@ def test_onnx_export_matches_pytorch(tmp_path, random_weights, outputs) -> None:
     args = ["export", str(random_weights), str(out), "--outputs", outputs]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.stderr
-    session = ort.InferenceSession(str(out))
+    assert [p.name for p in tmp_path.iterdir() if p.name != "m.onnx"] == []  # no side files
+    moved = tmp_path / "elsewhere" / "moved.onnx"
+    moved.parent.mkdir()
+    out.rename(moved)  # self-contained: still loads once moved
+    session = ort.InferenceSession(str(moved))
     model = load_model(random_weights)
     reference = PointsModel(model) if outputs == "points" else model
     for shape in [(1, 3, 48, 64), (2, 3, 33, 17)]:  # not the export example's size

@@ -283,3 +283,62 @@ def test_unreadable_backbone_weights_are_one_line(tmp_path: Path) -> None:
         load_backbone_weights(P2PNet(ModelConfig()), str(path))
     assert str(error.value).startswith(f"{path}: cannot read backbone weights (")
     assert "\n" not in str(error.value)
+
+
+def test_diverging_training_stops_before_saving(tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", str(tiny_dataset), "-o", str(out), *FAST, "--epochs", "2"]
+    result = CliRunner().invoke(app, [*args, "--lr", "1e30", "--lr-backbone", "1e30"])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("p2pcount: error")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert errors[0].startswith("p2pcount: error: epoch 1")
+    assert "not finite (training diverged: lower --lr)" in errors[0]
+    assert not (out / "last.safetensors").exists() and not (out / "log.jsonl").exists()
+    assert torch.load(out / "state.pt", weights_only=True)["epoch"] == 0
+
+
+def test_resume_checks_the_state(tiny_dataset: Path, tmp_path: Path) -> None:
+    samples = load_dataset(tiny_dataset)
+    Trainer(samples, tmp_path, tiny_config(epochs=1), ModelConfig()).run()
+    with pytest.raises(ConfigError, match=r"state\.pt: already trained 1 epochs; ask for more"):
+        Trainer(samples, tmp_path, tiny_config(epochs=1), ModelConfig(), resume=True)
+    saved = torch.load(tmp_path / "state.pt", weights_only=True)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    for payload, reason in [
+        ([1, 2, 3], "not a p2pcount training state"),
+        ({"model": {}}, "not a p2pcount training state"),
+        ({**saved, "model_config": ModelConfig(backbone="vgg16_bn").to_json()}, "does not match"),
+    ]:
+        torch.save(payload, foreign / "state.pt")
+        with pytest.raises(WeightsError, match=reason):
+            Trainer(samples, foreign, tiny_config(), ModelConfig(), resume=True)
+
+
+def test_resume_logs_each_epoch_once(tiny_dataset: Path, tmp_path: Path) -> None:
+    samples = load_dataset(tiny_dataset)
+    Trainer(samples, tmp_path, tiny_config(epochs=1), ModelConfig()).run()
+    # Interrupted after logging epoch 2 but before its state was written:
+    with open(tmp_path / "log.jsonl", "a") as log:
+        log.write(json.dumps({"epoch": 2, "loss": 1.0}) + "\n")
+    Trainer(samples, tmp_path, tiny_config(epochs=2), ModelConfig(), resume=True).run()
+    log = _log(tmp_path)
+    assert [r["epoch"] for r in log] == [1, 2] and log[1]["loss"] != 1.0
+
+
+def test_a_folder_with_checkpoints_is_not_reused(tiny_dataset: Path, tmp_path: Path) -> None:
+    (tmp_path / "last.safetensors").write_bytes(b"a user's model")
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        Trainer(load_dataset(tiny_dataset), tmp_path, tiny_config(), ModelConfig())
+    assert (tmp_path / "last.safetensors").read_bytes() == b"a user's model"
+
+
+def test_backbone_weights_must_be_a_dict_of_tensors(tmp_path: Path) -> None:
+    path = tmp_path / "list.pth"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(WeightsError, match="not a state dict"):
+        load_backbone_weights(P2PNet(ModelConfig()), str(path))
+    torch.save({"features.0.weight": "not a tensor"}, path)
+    with pytest.raises(WeightsError, match="not a vgg16 feature extractor"):
+        load_backbone_weights(P2PNet(ModelConfig()), str(path))

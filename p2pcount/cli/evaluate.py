@@ -48,6 +48,7 @@ def evaluate(
 ) -> None:
     """Count and localization metrics: MAE, MSE (root mean squared error), P/R/F1, nAP."""
     from p2pcount.datasets import load_dataset
+    from p2pcount.errors import ConfigError
     from p2pcount.evaluation import DEFAULT_SWEEP
     from p2pcount.evaluation import evaluate as run_evaluation
     from p2pcount.overlay_files import prepare_output_dir
@@ -55,6 +56,11 @@ def evaluate(
     with usage_errors():
         samples = load_dataset(data, data_format, on_warning=message)
         if viz is not None:
+            if viz.resolve() in {sample.image.parent.resolve() for sample in samples}:
+                raise ConfigError(
+                    f"{viz}: holds the dataset's images; write overlays elsewhere "
+                    "(the dataset is never modified)"
+                )
             prepare_output_dir(viz)
     counter = load_counter(weights, device.value, precision=precision.value)
     failures: list[str] = []
@@ -89,7 +95,7 @@ def evaluate(
     ]
     if fmt is EvalFormat.json:
         document = {"weights": counter.source, **report.summary(), "per_image": rows}
-        json.dump(document, sys.stdout, indent=1)
+        json.dump(document, sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
     else:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
