@@ -12,6 +12,9 @@ Every failure is a :class:`WeightsError` naming the file and what is wrong.
 from __future__ import annotations
 
 import json
+import os
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,9 +77,9 @@ def save_weights(
 def read_weights(path: str | Path) -> LoadedWeights:
     """Read a weights file into a config and a p2pcount-layout state dict."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.exists(path):  # False, not an error, for a path that cannot be checked
         raise WeightsError(f"{path}: no such file")
-    if path.is_dir():
+    if os.path.isdir(path):
         raise WeightsError(f"{path}: is a directory, not a weights file")
     if _looks_like_safetensors(path):
         return _read_safetensors(path)
@@ -113,13 +116,32 @@ def _read_safetensors(path: Path) -> LoadedWeights:
     return LoadedWeights(config, state, str(path), "p2pcount safetensors", metadata)
 
 
+def torch_load_reason(exc: Exception) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in a few words.
+
+    torch's own message is a paragraph that ends by suggesting ``weights_only=False``; the
+    useful part is the refused global (a pickled class or function: code that loading would
+    run) or the unsupported pickle instruction.
+    """
+    text = str(exc)
+    refused = re.search(r"GLOBAL ([\w.]+)", text)
+    if refused:
+        return f"holds pickled Python objects ({refused.group(1)}), refused: loading could run code"
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    if detail:
+        return f"not a checkpoint of tensors (pickle refused: {detail.group(1).strip()})"
+    if isinstance(exc, KeyError | IndexError | EOFError) or not text.strip():
+        return "not a safetensors or PyTorch checkpoint, or truncated"
+    return f"not a safetensors or PyTorch checkpoint, or truncated ({first_line(exc)})"
+
+
 def _read_torch(path: Path) -> LoadedWeights:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # refused or not, the protocol is not the user's concern
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad pickles and zips
-        raise WeightsError(
-            f"{path}: not a safetensors or PyTorch checkpoint, or truncated ({first_line(exc)})"
-        ) from None
+        raise WeightsError(f"{path}: {torch_load_reason(exc)}") from None
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(

@@ -98,7 +98,7 @@ def expand_inputs(
                 line = line.rstrip("\r\n")
                 if line.strip():
                     yield line
-        elif item and Path(item).is_dir():
+        elif item and os.path.isdir(item):  # False, not an error, for an unreadable path
             yield from (str(p) for p in list_folder(Path(item), recursive, on_error))
         else:
             yield item

@@ -45,7 +45,7 @@ def write_png_atomic(image: Image.Image, target: Path) -> None:
 
 def prepare_output_dir(folder: Path) -> None:
     """Create ``folder`` if missing; refuse one that is not a writable directory."""
-    if folder.exists() and not folder.is_dir():
+    if os.path.exists(folder) and not os.path.isdir(folder):
         raise ConfigError(f"{folder}: output path exists and is not a directory")
     try:
         folder.mkdir(parents=True, exist_ok=True)

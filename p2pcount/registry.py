@@ -139,7 +139,7 @@ def resolve_weights(
     """
     if spec is None:
         spec = DEFAULT_MODEL
-    if Path(spec).exists():
+    if os.path.exists(spec):  # False, not an error, for a path that cannot be checked
         return Path(spec)
     if spec not in REGISTRY and any(c in spec for c in "/\\."):
         raise WeightsError(f"{spec}: no such file")

@@ -35,7 +35,7 @@ from torch.utils.data.distributed import DistributedSampler
 from p2pcount.anchors import AnchorCache, decode, flatten_proposals
 from p2pcount.atomic import atomic_path
 from p2pcount.augment import AugmentConfig
-from p2pcount.checkpoint import check_state, read_weights, save_weights
+from p2pcount.checkpoint import check_state, read_weights, save_weights, torch_load_reason
 from p2pcount.config import ModelConfig
 from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
@@ -158,7 +158,7 @@ def load_backbone_weights(model: P2PNet, spec: str) -> str:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise WeightsError(
-                f"{spec}: cannot read backbone weights ({first_line(exc)})"
+                f"{spec}: cannot read backbone weights: {torch_load_reason(exc)}"
             ) from None
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]
@@ -373,7 +373,7 @@ class Trainer:
             saved = torch.load(self.state_path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise WeightsError(
-                f"{self.state_path}: not a readable training state ({first_line(exc)})"
+                f"{self.state_path}: not a readable training state: {torch_load_reason(exc)}"
             ) from None
         missing = _STATE_KEYS - set(saved) if isinstance(saved, dict) else _STATE_KEYS
         if missing:

@@ -354,3 +354,44 @@ def test_empty_path_is_an_error_not_the_current_folder(runner, all_heads_weights
     result = invoke(runner, ["count", ""], all_heads_weights)
     assert result.exit_code == 1
     assert result.stderr.strip() == "p2pcount: error: '': empty path"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_stdout_is_one_line(images, all_heads_weights) -> None:
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "p2pcount", "count", str(images["a.jpg"])]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [*args, "-w", str(all_heads_weights)], stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert done.returncode == 1
+    assert done.stderr == "p2pcount: error: stdout: No space left on device\n"
+
+
+def test_paths_that_cannot_be_checked_are_one_line(runner, images, all_heads_weights) -> None:
+    too_long = "x" * 300 + ".jpg"  # os.stat fails with "File name too long"
+    result = invoke(runner, ["count", too_long, str(images["a.jpg"])], all_heads_weights)
+    assert result.exit_code == 1
+    assert result.stdout == f"60\t{images['a.jpg']}\n"
+    assert result.stderr.startswith(f"p2pcount: error: {too_long}: ")
+    assert result.stderr.count("\n") == 1
+    weights = runner.invoke(app, ["count", str(images["a.jpg"]), "-w", too_long])
+    assert (
+        weights.exit_code == 2 and weights.stderr == f"p2pcount: error: {too_long}: no such file\n"
+    )
+
+
+def test_weights_info_refuses_what_count_cannot_load(runner, tmp_path, all_heads_weights) -> None:
+    import torch
+
+    from p2pcount.checkpoint import read_weights
+
+    state = read_weights(all_heads_weights).state
+    partial = tmp_path / "partial.pth"
+    torch.save({k: v for k, v in state.items() if k.startswith("classification.")}, partial)
+    info = runner.invoke(app, ["weights", "info", str(partial)])
+    counted = runner.invoke(app, ["count", str(partial), "-w", str(partial)])
+    assert info.exit_code == counted.exit_code == 2 and info.stdout == ""
+    assert info.stderr.startswith(f"p2pcount: error: {partial}: ") and "missing keys" in info.stderr

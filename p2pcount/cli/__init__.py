@@ -7,7 +7,10 @@ Command modules import torch only inside their functions, so ``--help`` stays fa
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import sys
 import warnings
 from typing import TextIO
 
@@ -61,4 +64,16 @@ app.add_typer(_weights.app, name="weights")
 
 
 def main() -> None:
-    app(prog_name="p2pcount")
+    """The console script: the app, with a failed write to stdout (a full disk, a closed
+    pipe) reported as one line, exit 1, instead of a traceback."""
+    try:
+        try:
+            app(prog_name="p2pcount")
+        finally:
+            sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:  # a closed pipe (``| head``) is not worth a message
+            typer.echo(f"p2pcount: error: {exc.filename or 'stdout'}: {exc.strerror}", err=True)
+        # Nothing more can be written: later flushes at exit would fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -1,5 +1,6 @@
 """``p2pcount export``: write a model as ONNX or TorchScript."""
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -44,7 +45,7 @@ def export(
 
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
-        if output.exists() and output.resolve() == path.resolve():
+        if os.path.exists(output) and output.resolve() == path.resolve():
             raise ConfigError(f"{output}: refusing to overwrite the weights being exported")
         model = load_model(path)
         with warnings.catch_warnings():

@@ -1,6 +1,7 @@
 """``p2pcount weights``: list, fetch, import and inspect model weights."""
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -56,7 +57,7 @@ def import_weights(
     with usage_errors():
         if dest.suffix != ".safetensors":
             raise ConfigError(f"{dest}: the destination must end in .safetensors")
-        if dest.exists() and dest.resolve() == source.resolve():
+        if os.path.exists(dest) and dest.resolve() == source.resolve():
             raise ConfigError(f"{dest}: refusing to overwrite the source checkpoint")
         loaded = read_weights(source)
         model = build_model(loaded)
@@ -72,16 +73,18 @@ def info(
     spec: Annotated[str, typer.Argument(help="A weights file or a model name.")],
 ) -> None:
     """Print a checkpoint's config, parameter count and origin as JSON."""
-    from p2pcount.checkpoint import describe, read_weights
+    from p2pcount.checkpoint import build_model, describe, read_weights
     from p2pcount.errors import WeightsError
     from p2pcount.registry import REGISTRY, model_path
 
     with usage_errors():
-        if not Path(spec).exists() and spec in REGISTRY:
+        if not os.path.exists(spec) and spec in REGISTRY:
             if not model_path(REGISTRY[spec]).is_file():
                 raise WeightsError(
                     f"{spec}: not in the cache yet; run `p2pcount weights fetch {spec}`"
                 )
             spec = str(model_path(REGISTRY[spec]))
-        details = describe(read_weights(spec))
+        loaded = read_weights(spec)
+        build_model(loaded)  # what count would load: refuse a checkpoint it could not
+        details = describe(loaded)
     typer.echo(json.dumps(details, indent=2))
