@@ -141,3 +141,17 @@ def test_nap_is_null_without_ground_truth(toy_dataset: Path, weights_dir: Path) 
     doc = json.loads(CliRunner().invoke(app, args).stdout)
     assert doc["nap"] == {"0.05": None, "0.25": None, "0.5": None}
     assert doc["mae"] == 64.0 and doc["precision"] == 0.0
+
+
+def test_dropped_points_are_a_warning_line(toy_dataset: Path, weights_dir: Path) -> None:
+    from p2pcount.checkpoint import save_weights
+
+    with open(toy_dataset / "a.txt", "a") as ann:
+        ann.write("100 100\n")  # far outside the 32 x 32 image
+    weights = save_weights(weights_dir / "const.safetensors", constant_model(logit=2.0))
+    result = CliRunner().invoke(app, ["eval", str(toy_dataset), "-w", str(weights)])
+    assert result.exit_code == 0
+    assert result.stderr.startswith(
+        f"p2pcount: warning: {toy_dataset / 'a.txt'}: dropped 1 of 11 points outside the "
+        "32x32 image\n"
+    )

@@ -22,6 +22,7 @@ from p2pcount.cli import export as _export
 from p2pcount.cli import train as _train
 from p2pcount.cli import viz as _viz
 from p2pcount.cli import weights as _weights
+from p2pcount.cli.common import warning
 from p2pcount.errors import first_line
 
 app = typer.Typer(
@@ -52,7 +53,7 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    typer.echo(f"p2pcount: warning: {first_line(message)}", err=True)
+    warning(first_line(message))
 
 
 app.command("count")(_count.count)

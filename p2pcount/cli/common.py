@@ -25,6 +25,11 @@ def message(text: str) -> None:
     typer.echo(text, err=True)
 
 
+def warning(text: str) -> None:
+    """``p2pcount: warning: TEXT`` on stderr."""
+    message(f"p2pcount: warning: {text}")
+
+
 def error(text: str) -> None:
     """``p2pcount: error: TEXT`` on stderr."""
     message(f"p2pcount: error: {text}")

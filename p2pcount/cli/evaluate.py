@@ -13,7 +13,14 @@ from p2pcount.cli import options as opt
 
 if TYPE_CHECKING:
     from p2pcount.evaluation import ImageEvaluation
-from p2pcount.cli.common import EXIT_OK, EXIT_PARTIAL, error, load_counter, message, usage_errors
+from p2pcount.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    error,
+    load_counter,
+    usage_errors,
+    warning,
+)
 
 
 class EvalFormat(str, opt.Enum):
@@ -22,7 +29,9 @@ class EvalFormat(str, opt.Enum):
 
 
 def evaluate(
-    data: Annotated[Path, typer.Argument(help="Annotated dataset (list file or folder).")],
+    data: Annotated[
+        Path, typer.Argument(metavar="DATA", help="Annotated dataset (list file or folder).")
+    ],
     weights: opt.Weights = None,
     data_format: opt.DatasetFormat = None,
     threshold: opt.Threshold = 0.5,
@@ -54,7 +63,7 @@ def evaluate(
     from p2pcount.overlay_files import prepare_output_dir
 
     with usage_errors():
-        samples = load_dataset(data, data_format, on_warning=message)
+        samples = load_dataset(data, data_format, on_warning=warning)
         if viz is not None:
             if viz.resolve() in {sample.image.parent.resolve() for sample in samples}:
                 raise ConfigError(

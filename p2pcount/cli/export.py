@@ -21,8 +21,8 @@ class ExportOutputs(str, opt.Enum):
 
 
 def export(
-    weights: Annotated[str, typer.Argument(help="Weights file or model name.")],
-    output: Annotated[Path, typer.Argument(help="File to write (.onnx or .pt).")],
+    weights: Annotated[str, typer.Argument(metavar="WEIGHTS", help="Weights file or model name.")],
+    output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="File to write (.onnx or .pt).")],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.onnx,
     outputs: Annotated[
         ExportOutputs,

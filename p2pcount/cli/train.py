@@ -6,12 +6,14 @@ from typing import Annotated, Optional
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import EXIT_USAGE, error, message, usage_errors
+from p2pcount.cli.common import EXIT_USAGE, error, message, usage_errors, warning
 from p2pcount.errors import P2PCountError
 
 
 def train(
-    train_data: Annotated[Path, typer.Argument(help="Training dataset (list file or folder).")],
+    train_data: Annotated[
+        Path, typer.Argument(metavar="TRAIN_DATA", help="Training dataset (list file or folder).")
+    ],
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "-o", help="Checkpoints, state and log go here.")
     ],
@@ -69,8 +71,8 @@ def train(
     from p2pcount.training import TrainConfig, Trainer
 
     with usage_errors():
-        samples = load_dataset(train_data, data_format, on_warning=message)
-        val_samples = load_dataset(val, val_format, on_warning=message) if val else None
+        samples = load_dataset(train_data, data_format, on_warning=warning)
+        val_samples = load_dataset(val, val_format, on_warning=warning) if val else None
         config = TrainConfig(
             epochs=epochs,
             batch_size=batch_size,

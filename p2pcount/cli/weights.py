@@ -33,7 +33,9 @@ def list_models() -> None:
 
 
 @app.command("fetch")
-def fetch(name: Annotated[str, typer.Argument(help="Model name (see `weights list`).")]) -> None:
+def fetch(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name (see `weights list`).")],
+) -> None:
     """Download, verify and cache a named model ahead of time; prints its path."""
     from p2pcount.cli.progress import download_progress
     from p2pcount.registry import fetch as fetch_model
@@ -46,11 +48,15 @@ def fetch(name: Annotated[str, typer.Argument(help="Model name (see `weights lis
 
 @app.command("import")
 def import_weights(
-    source: Annotated[Path, typer.Argument(help="A .pth/.pt/.safetensors checkpoint.")],
-    dest: Annotated[Path, typer.Argument(help="Where to write the .safetensors file.")],
+    source: Annotated[
+        Path, typer.Argument(metavar="SOURCE", help="A .pth/.pt/.safetensors checkpoint.")
+    ],
+    dest: Annotated[
+        Path, typer.Argument(metavar="DEST", help="Where to write the .safetensors file.")
+    ],
     half: Annotated[bool, typer.Option("--half", help="Store float16 tensors.")] = False,
 ) -> None:
-    """Convert a checkpoint (e.g. the original release's SHTechA.pth) to p2pcount's format."""
+    """Convert a checkpoint (the original release's SHTechA.pth, say) to p2pcount's format."""
     from p2pcount.checkpoint import build_model, read_weights, save_weights
     from p2pcount.errors import ConfigError
 
@@ -70,7 +76,7 @@ def import_weights(
 
 @app.command("info")
 def info(
-    spec: Annotated[str, typer.Argument(help="A weights file or a model name.")],
+    spec: Annotated[str, typer.Argument(metavar="WEIGHTS", help="A weights file or a model name.")],
 ) -> None:
     """Print a checkpoint's config, parameter count and origin as JSON."""
     from p2pcount.checkpoint import build_model, describe, read_weights
