@@ -13,6 +13,7 @@ inside the graph). Outputs, by ``outputs``:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -93,6 +94,29 @@ def _export_onnx(
         2: torch.export.Dim("height", min=1, max=65536),
         3: torch.export.Dim("width", min=1, max=65536),
     }
+    # onnxscript logs whole tracebacks for conversions it then gives up on (checked below).
+    quiet = logging.getLogger("onnxscript")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        _onnx_export(module, example, path, names, opset, dims)
+    finally:
+        quiet.setLevel(level)
+    import onnx
+
+    written = {o.domain: o.version for o in onnx.load(str(path)).opset_import}.get("", opset)
+    if written != opset:  # the exporter falls back to its own opset when it cannot convert
+        raise ConfigError(f"opset {opset} is not supported here (the exporter wrote {written})")
+
+
+def _onnx_export(
+    module: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    names: list[str],
+    opset: int,
+    dims: dict[int, object],
+) -> None:
     with torch.no_grad():
         torch.onnx.export(
             module,

@@ -246,3 +246,24 @@ def test_torchscript_export(tmp_path, random_weights) -> None:
             scripted(images), PointsModel(load_model(random_weights))(images), strict=True
         ):
             assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_export_format_from_the_suffix_and_opset_checked(tmp_path, random_weights) -> None:
+    pytest.importorskip("onnxscript")
+    runner = CliRunner()
+    scripted = runner.invoke(app, ["export", str(random_weights), str(tmp_path / "m.pt")])
+    assert scripted.exit_code == 0, scripted.stderr
+    assert isinstance(torch.jit.load(str(tmp_path / "m.pt")), torch.jit.ScriptModule)
+    unknown = runner.invoke(app, ["export", str(random_weights), str(tmp_path / "m.bin")])
+    assert unknown.exit_code == 2
+    assert unknown.stderr == (
+        f"p2pcount: error: {tmp_path / 'm.bin'}: cannot tell the format from the suffix "
+        "(use .onnx or .pt, or --format)\n"
+    )
+    args = ["export", str(random_weights), str(tmp_path / "m.onnx"), "--opset", "99"]
+    future = runner.invoke(app, args)
+    assert future.exit_code == 2
+    assert future.stderr.startswith("p2pcount: error: opset 99 is not supported here")
+    assert future.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]  # nothing else left

@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,10 +20,18 @@ class ExportOutputs(str, opt.Enum):
     raw = "raw"
 
 
+_SUFFIX_FORMATS = {".onnx": ExportFormat.onnx, ".pt": ExportFormat.torchscript}
+
+
 def export(
     weights: Annotated[str, typer.Argument(metavar="WEIGHTS", help="Weights file or model name.")],
     output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="File to write (.onnx or .pt).")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.onnx,
+    fmt: Annotated[
+        Optional[ExportFormat],  # noqa: UP045 (typer needs Optional on Python 3.10)
+        typer.Option(
+            "--format", "-f", help="Default: from OUTPUT's suffix (.onnx; .pt for torchscript)."
+        ),
+    ] = None,
     outputs: Annotated[
         ExportOutputs,
         typer.Option(
@@ -44,6 +52,13 @@ def export(
     from p2pcount.registry import resolve_weights
 
     with usage_errors():
+        if fmt is None:
+            fmt = _SUFFIX_FORMATS.get(output.suffix.lower())
+            if fmt is None:
+                raise ConfigError(
+                    f"{output}: cannot tell the format from the suffix (use .onnx or .pt, "
+                    "or --format)"
+                )
         path = resolve_weights(weights, notify=message, progress=download_progress)
         if os.path.exists(output) and output.resolve() == path.resolve():
             raise ConfigError(f"{output}: refusing to overwrite the weights being exported")
