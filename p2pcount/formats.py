@@ -35,6 +35,15 @@ def result_record(result: CountResult, path: str, with_points: bool) -> dict[str
     return record
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\t``, ``\\x1b`` …), so that a
+    file name holding them cannot break line-based output."""
+    return text.translate(_CONTROL)
+
+
 class ResultWriter:
     """Writes results in one of :data:`FORMATS` to ``stream``; call :meth:`close` at the end.
 
@@ -70,7 +79,7 @@ class ResultWriter:
     def write(self, result: CountResult, path: str) -> None:
         if self.fmt == "text":
             value = f"{result.soft_count:.1f}" if self.soft else str(result.count)
-            self.stream.write(f"{value}\t{path}\n")
+            self.stream.write(f"{value}\t{one_line(path)}\n")
         elif self.fmt == "csv":
             record = result_record(result, path, False)
             self._csv.writerow([record[name] for name in CSV_FIELDS])

@@ -395,3 +395,17 @@ def test_weights_info_refuses_what_count_cannot_load(runner, tmp_path, all_heads
     counted = runner.invoke(app, ["count", str(partial), "-w", str(partial)])
     assert info.exit_code == counted.exit_code == 2 and info.stdout == ""
     assert info.stderr.startswith(f"p2pcount: error: {partial}: ") and "missing keys" in info.stderr
+
+
+def test_control_characters_in_names_keep_lines_whole(
+    runner, images, tmp_path, all_heads_weights
+) -> None:
+    odd = tmp_path / "new\nline\t.jpg"
+    odd.write_bytes(images["a.jpg"].read_bytes())
+    missing = tmp_path / "nope\nx.jpg"
+    result = invoke(runner, ["count", str(odd), str(missing)], all_heads_weights)
+    assert result.exit_code == 1
+    assert result.stdout == f"60\t{tmp_path}/new\\nline\\t.jpg\n"
+    assert result.stderr == f"p2pcount: error: {tmp_path}/nope\\nx.jpg: no such file\n"
+    as_json = invoke(runner, ["count", str(odd), "--format", "jsonl"], all_heads_weights)
+    assert json.loads(as_json.stdout)["path"] == str(odd)  # JSON escapes by itself

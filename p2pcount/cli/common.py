@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from p2pcount.errors import P2PCountError
+from p2pcount.formats import one_line
 
 if TYPE_CHECKING:
     from p2pcount.counter import Counter
@@ -26,13 +27,13 @@ def message(text: str) -> None:
 
 
 def warning(text: str) -> None:
-    """``p2pcount: warning: TEXT`` on stderr."""
-    message(f"p2pcount: warning: {text}")
+    """``p2pcount: warning: TEXT`` on stderr, on one line."""
+    message(f"p2pcount: warning: {one_line(text)}")
 
 
 def error(text: str) -> None:
-    """``p2pcount: error: TEXT`` on stderr."""
-    message(f"p2pcount: error: {text}")
+    """``p2pcount: error: TEXT`` on stderr, on one line (control characters escaped)."""
+    message(f"p2pcount: error: {one_line(text)}")
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from p2pcount.cli.common import (
     usage_errors,
 )
 from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.formats import one_line
 
 
 def viz(
@@ -72,6 +73,6 @@ def viz(
         except OSError as exc:
             error(f"{target}: cannot write ({exc.strerror or exc})")
             continue
-        typer.echo(str(target))
+        typer.echo(one_line(str(target)))
         done += 1
     finish(done, len(inputs) + unlisted)
