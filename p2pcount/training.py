@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,8 +42,16 @@ from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
 from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.distributed import DistInfo, init_distributed
-from p2pcount.errors import ConfigError, ImageError, TrainingError, WeightsError, first_line
+from p2pcount.errors import (
+    ConfigError,
+    DatasetError,
+    ImageError,
+    TrainingError,
+    WeightsError,
+    first_line,
+)
 from p2pcount.evaluation import evaluate
+from p2pcount.images import load_image
 from p2pcount.loss import P2PLoss
 from p2pcount.matcher import HungarianMatcher
 from p2pcount.model import P2PNet
@@ -192,6 +201,22 @@ _STATE_KEYS = frozenset(
 _DIVERGED = "the model's outputs or weights are not finite (training diverged: lower --lr)"
 
 
+def _readable(samples: Sequence[Sample]) -> list[Sample]:
+    """The validation samples whose images decode; the others are left out with a warning
+    (found now, not after the first epoch)."""
+    kept = []
+    for sample in samples:
+        try:
+            load_image(sample.image, max_pixels=None, exif=False)
+        except ImageError as exc:
+            warnings.warn(f"{exc} (left out of validation)", stacklevel=2)
+            continue
+        kept.append(sample)
+    if samples and not kept:
+        raise DatasetError("no validation image could be read")
+    return kept
+
+
 def _optimizer(model: P2PNet, config: TrainConfig) -> torch.optim.Optimizer:
     backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
     rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
@@ -268,7 +293,7 @@ class Trainer:
         self.dist: DistInfo = init_distributed(resolve_device(config.device))
         self.device = self.dist.device
         self.autocast_dtype = resolve_precision(config.precision, self.device)
-        self.val_samples = list(val_samples or [])
+        self.val_samples = _readable(val_samples or []) if self.dist.is_main else []
         torch.manual_seed(config.seed + self.dist.rank)
 
         self.state_path = self.output_dir / "state.pt"
@@ -319,6 +344,8 @@ class Trainer:
             self.best_mae = float(saved["best_mae"])
             if self.dist.is_main:
                 _trim_log(self.output_dir / "log.jsonl", self.start_epoch)
+        if self.dist.enabled:  # a performance note about DDP's gradient buckets, not an error
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         self.net = (
             DistributedDataParallel(self.model, device_ids=[self.device.index])
             if self.dist.enabled and self.device.type == "cuda"

@@ -15,7 +15,7 @@ from p2pcount.checkpoint import load_model, read_weights
 from p2pcount.cli import app
 from p2pcount.config import ModelConfig
 from p2pcount.datasets import load_dataset
-from p2pcount.errors import ConfigError, WeightsError
+from p2pcount.errors import ConfigError, DatasetError, WeightsError
 from p2pcount.model import P2PNet
 from p2pcount.synthetic import write_dataset
 from p2pcount.training import TrainConfig, Trainer, load_backbone_weights
@@ -344,3 +344,15 @@ def test_backbone_weights_must_be_a_dict_of_tensors(tmp_path: Path) -> None:
     torch.save({"features.0.weight": "not a tensor"}, path)
     with pytest.raises(WeightsError, match="not a vgg16 feature extractor"):
         load_backbone_weights(P2PNet(ModelConfig()), str(path))
+
+
+def test_unreadable_validation_images_are_found_before_training(tiny_dataset, tmp_path) -> None:
+    data = Path(shutil.copytree(tiny_dataset.parent, tmp_path / "data")) / tiny_dataset.name
+    bad = sorted((data.parent / "images").iterdir())[0]
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # header intact
+    samples = load_dataset(data)
+    with pytest.warns(UserWarning, match=rf"{bad.name}: .*\(left out of validation\)"):
+        trainer = Trainer(samples, tmp_path / "a", tiny_config(), ModelConfig(), samples)
+    assert [s.image for s in trainer.val_samples] == [s.image for s in samples[1:]]
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no validation image"):
+        Trainer(samples, tmp_path / "b", tiny_config(), ModelConfig(), samples[:1])

@@ -105,7 +105,8 @@ def train(
             f"({stats['min_count']}–{stats['max_count']} per image; "
             f"{trainer.dist.world_size} process(es), "
             f"{trainer.device}, autocast {trainer.autocast_dtype or 'off'}), "
-            f"backbone: {trainer.backbone_origin}, epochs {trainer.start_epoch + 1}–{epochs}"
+            f"{trainer.model.config.backbone}: {trainer.backbone_origin}, "
+            f"epochs {trainer.start_epoch + 1}–{epochs}"
         )
     try:
         with train_progress(enabled=trainer.dist.is_main) as (on_step, on_epoch):
