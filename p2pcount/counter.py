@@ -74,12 +74,24 @@ def check_threshold(threshold: float) -> float:
 
 
 def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a PIL image (any mode) or an (H, W, 3) uint8 array."""
+    """(H, W, 3) uint8 RGB from a PIL image (any mode) or an (H, W, 3) uint8 array.
+
+    Raises TypeError for anything else, ValueError for an array of another shape or dtype
+    and for an image without pixels.
+    """
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
-        return image
-    return np.asarray(to_rgb(image))
+        array = image
+    elif isinstance(image, Image.Image):
+        array = np.asarray(to_rgb(image))
+    else:
+        raise TypeError(
+            f"expected a path, a PIL image or an (H, W, 3) uint8 array, got {type(image).__name__}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"image has no pixels ({array.shape[1]}x{array.shape[0]})")
+    return array
 
 
 @dataclass
@@ -178,6 +190,8 @@ class Counter:
     ) -> list[CountResult]:
         """Count RGB images of one size, in one forward pass (or tile by tile if large)."""
         threshold = check_threshold(threshold)
+        if not images:
+            return []
         arrays = [as_rgb_array(im) for im in images]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:

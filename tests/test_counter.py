@@ -62,6 +62,18 @@ def test_batches_equal_single_images(counter: Counter) -> None:
         counter.count_batch([images[0], Image.new("RGB", (8, 8))])
 
 
+def test_unusable_inputs_are_clear_errors(counter: Counter) -> None:
+    assert counter.count_batch([]) == []
+    for empty in (np.zeros((0, 5, 3), np.uint8), Image.new("RGB", (0, 0))):
+        with pytest.raises(ValueError, match=r"image has no pixels \(\d+x\d+\)"):
+            counter.count(empty)
+    for other in (None, b"\xff\xd8", [[1]]):
+        with pytest.raises(TypeError, match="expected a path, a PIL image or an"):
+            counter.count(other)
+    with pytest.raises(ValueError, match="expected an \\(H, W, 3\\) uint8 array, got float64"):
+        counter.count(np.zeros((8, 8, 3)))
+
+
 def test_threshold_is_validated(counter: Counter) -> None:
     with pytest.raises(ConfigError, match="threshold must be in"):
         counter.count(Image.new("RGB", (8, 8)), threshold=1.5)
