@@ -360,7 +360,9 @@ def section_accuracy(quick: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sections", default="model,startup,folder,memory,tiling,accuracy")
     parser.add_argument("--quick", action="store_true", help="Fewer sizes and repetitions.")
     parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "vgg16_bn"])

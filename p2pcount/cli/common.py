@@ -22,8 +22,9 @@ NO_INPUTS = "no input images (give files, folders, or - to read paths from stdin
 
 
 def message(text: str) -> None:
-    """A human message on stderr."""
-    typer.echo(text, err=True)
+    """A human message on stderr (through ``sys.stderr`` as it is now: while a progress bar is
+    live, that is its redirection, which prints above the bar)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def warning(text: str) -> None:
@@ -58,6 +59,17 @@ def load_counter(weights: str | None, device: str, **options: object) -> Counter
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
         return Counter.from_weights(path, device=device, **options)
+
+
+class CurrentStdout:
+    """A text stream writing to whatever ``sys.stdout`` is at each call, so that results
+    printed while a progress bar is live go through its redirection, above the bar."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 def stdin_lines() -> io.TextIOBase:

@@ -1,13 +1,12 @@
 """``p2pcount count``: print the number of people in each image."""
 
-import sys
 from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import collect_paths, finish, load_counter, run_inputs
+from p2pcount.cli.common import CurrentStdout, collect_paths, finish, load_counter, run_inputs
 from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 
 
@@ -49,7 +48,7 @@ def count(
     inputs, unlisted = collect_paths(paths, recursive)
     counter = load_counter(weights, device.value, **counter_options)
     header = {"weights": counter.source, "threshold": threshold}
-    writer = ResultWriter(sys.stdout, fmt.value, soft=soft, with_points=points, header=header)
+    writer = ResultWriter(CurrentStdout(), fmt.value, soft=soft, with_points=points, header=header)
     done = 0
     for outcome in run_inputs(counter, inputs, threshold, batch_size, max_pixels):
         writer.write(outcome.result, outcome.path)

@@ -9,7 +9,6 @@ failures, so output streams and memory stays bounded however many inputs there a
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -19,6 +18,7 @@ from p2pcount.cli.common import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     NO_INPUTS,
+    CurrentStdout,
     error,
     expand_paths,
     load_counter,
@@ -83,7 +83,7 @@ def count_sharded(
         if info.is_main:
             header = {"weights": counter.source, "threshold": job.threshold}
             writer = ResultWriter(
-                sys.stdout, job.fmt, soft=job.soft, with_points=job.points, header=header
+                CurrentStdout(), job.fmt, soft=job.soft, with_points=job.points, header=header
             )
         done = 0
         step = ROUND_PER_RANK * info.world_size

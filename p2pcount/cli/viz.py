@@ -1,5 +1,6 @@
 """``p2pcount viz``: draw the detected heads over each image, as PNG files."""
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -73,6 +74,7 @@ def viz(
         except OSError as exc:
             error(f"{target}: cannot write ({exc.strerror or exc})")
             continue
-        typer.echo(one_line(str(target)))
+        sys.stdout.write(one_line(str(target)) + "\n")  # above a live progress bar
+        sys.stdout.flush()
         done += 1
     finish(done, len(inputs) + unlisted)
