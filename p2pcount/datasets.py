@@ -96,6 +96,12 @@ def detect_format(path: Path | str) -> str:
                 return "jhu"
         if any(_sidecar(image).is_file() for image in _image_files(path)):
             return "folder"
+        lists = sorted(f.name for f in path.iterdir() if f.suffix.lower() in LIST_SUFFIXES)
+        if lists:  # e.g. the folder scripts/make_synthetic.py writes, given for its list.txt
+            raise DatasetError(
+                f"{path}: cannot detect the dataset format; if {' or '.join(lists[:3])} is a "
+                "list file, pass that file instead of the folder"
+            )
     raise DatasetError(f"{path}: cannot detect the dataset format: {_UNDETECTABLE}")
 
 

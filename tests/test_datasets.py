@@ -431,6 +431,19 @@ def test_undetectable_directory(tmp_path: Path) -> None:
         load_dataset(tmp_path)
 
 
+def test_a_folder_holding_a_list_file_names_it(tmp_path: Path) -> None:
+    write_image(tmp_path / "images" / "a.jpg")
+    write_xy(tmp_path / "annotations" / "a.txt", POINTS)
+    (tmp_path / "list.txt").write_text("images/a.jpg annotations/a.txt\n")
+    with pytest.raises(DatasetError) as error:
+        load_dataset(tmp_path)
+    assert one_line(error) == (
+        f"{tmp_path}: cannot detect the dataset format; if list.txt is a list file, pass that "
+        "file instead of the folder"
+    )
+    assert len(load_dataset(tmp_path / "list.txt")) == 1
+
+
 def test_undetectable_file_and_missing_path(tmp_path: Path) -> None:
     other = tmp_path / "data.csv"
     other.write_text("a,b\n")
