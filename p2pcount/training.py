@@ -408,10 +408,14 @@ class Trainer:
                 f"{self.state_path}: not a p2pcount training state (missing "
                 f"{', '.join(sorted(missing))})"
             )
-        if int(saved["epoch"]) >= self.config.epochs:
+        epoch = saved["epoch"]
+        if not isinstance(epoch, int) or epoch < 0:
+            raise WeightsError(
+                f"{self.state_path}: not a p2pcount training state (epoch {epoch!r})"
+            )
+        if epoch >= self.config.epochs:
             raise ConfigError(
-                f"{self.state_path}: already trained {int(saved['epoch'])} epochs; "
-                "ask for more with --epochs"
+                f"{self.state_path}: already trained {epoch} epochs; ask for more with --epochs"
             )
         return saved
 

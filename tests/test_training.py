@@ -311,6 +311,7 @@ def test_resume_checks_the_state(tiny_dataset: Path, tmp_path: Path) -> None:
     for payload, reason in [
         ([1, 2, 3], "not a p2pcount training state"),
         ({"model": {}}, "not a p2pcount training state"),
+        ({**saved, "epoch": "1"}, r"not a p2pcount training state \(epoch '1'\)"),
         ({**saved, "model_config": ModelConfig(backbone="vgg16_bn").to_json()}, "does not match"),
     ]:
         torch.save(payload, foreign / "state.pt")
