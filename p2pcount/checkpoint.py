@@ -116,7 +116,7 @@ def _read_safetensors(path: Path) -> LoadedWeights:
     return LoadedWeights(config, state, str(path), "p2pcount safetensors", metadata)
 
 
-def torch_load_reason(exc: Exception) -> str:
+def _torch_load_reason(exc: Exception) -> str:
     """Why ``torch.load(..., weights_only=True)`` refused a file, in a few words.
 
     torch's own message is a paragraph that ends by suggesting ``weights_only=False``; the
@@ -135,13 +135,23 @@ def torch_load_reason(exc: Exception) -> str:
     return f"not a safetensors or PyTorch checkpoint, or truncated ({first_line(exc)})"
 
 
-def _read_torch(path: Path) -> LoadedWeights:
+def load_torch_file(path: str | Path, what: str | None = None) -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU: tensors and plain containers only,
+    no pickled code run.
+
+    Raises :class:`WeightsError` ``"PATH: [WHAT: ]reason"`` when torch refuses the file.
+    """
     try:
         with warnings.catch_warnings():  # refused or not, the protocol is not the user's concern
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad pickles and zips
-        raise WeightsError(f"{path}: {torch_load_reason(exc)}") from None
+        context = f"{what}: " if what else ""
+        raise WeightsError(f"{path}: {context}{_torch_load_reason(exc)}") from None
+
+
+def _read_torch(path: Path) -> LoadedWeights:
+    obj = load_torch_file(path)
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(

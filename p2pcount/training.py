@@ -36,7 +36,7 @@ from torch.utils.data.distributed import DistributedSampler
 from p2pcount.anchors import AnchorCache, decode, flatten_proposals
 from p2pcount.atomic import atomic_path
 from p2pcount.augment import AugmentConfig
-from p2pcount.checkpoint import check_state, read_weights, save_weights, torch_load_reason
+from p2pcount.checkpoint import check_state, load_torch_file, read_weights, save_weights
 from p2pcount.config import ModelConfig
 from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
@@ -163,12 +163,7 @@ def load_backbone_weights(model: P2PNet, spec: str) -> str:
         path = Path(spec)
         if not path.is_file():
             raise WeightsError(f"{spec}: no such file (use imagenet, none or a PATH)")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(
-                f"{spec}: cannot read backbone weights: {torch_load_reason(exc)}"
-            ) from None
+        state = load_torch_file(spec, "cannot read backbone weights")
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]
         if not isinstance(state, dict):
@@ -396,12 +391,7 @@ class Trainer:
     def _read_state(self) -> dict | None:
         if not self.state_path.is_file():
             raise WeightsError(f"{self.state_path}: nothing to resume (no training state)")
-        try:
-            saved = torch.load(self.state_path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(
-                f"{self.state_path}: not a readable training state: {torch_load_reason(exc)}"
-            ) from None
+        saved = load_torch_file(self.state_path, "not a readable training state")
         missing = _STATE_KEYS - set(saved) if isinstance(saved, dict) else _STATE_KEYS
         if missing:
             raise WeightsError(

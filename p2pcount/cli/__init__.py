@@ -22,7 +22,7 @@ from p2pcount.cli import export as _export
 from p2pcount.cli import train as _train
 from p2pcount.cli import viz as _viz
 from p2pcount.cli import weights as _weights
-from p2pcount.cli.common import warning
+from p2pcount.cli.common import error, warning
 from p2pcount.errors import first_line
 
 app = typer.Typer(
@@ -74,7 +74,7 @@ def main() -> None:
             sys.stdout.flush()
     except OSError as exc:
         if exc.errno != errno.EPIPE:  # a closed pipe (``| head``) is not worth a message
-            typer.echo(f"p2pcount: error: {exc.filename or 'stdout'}: {exc.strerror}", err=True)
+            error(f"{exc.filename or 'stdout'}: {exc.strerror}")
         # Nothing more can be written: later flushes at exit would fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
