@@ -1,8 +1,15 @@
-"""Rich progress bars on stderr, shown only when stderr is a terminal."""
+"""Rich progress bars on stderr, shown only when stderr is a terminal.
+
+A bar only ever draws on stderr; results keep going to stdout, whatever stderr is. Rich's
+live display would redirect ``sys.stdout`` into its console (stderr), which loses the
+results of ``p2pcount count DIR > counts.txt`` on the terminal: stdout is redirected
+only when it is the very terminal the bar draws on, so that result lines print above the bar.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,11 +18,37 @@ from typing import TYPE_CHECKING
 from p2pcount.cli.common import message
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from p2pcount.training import EpochRecord, StepInfo
 
 
 def _interactive() -> bool:
     return sys.stderr.isatty()
+
+
+def _stdout_on_stderr_terminal() -> bool:
+    """Whether stdout is the same terminal as stderr (then results print above the bar)."""
+    try:
+        if not sys.stdout.isatty():
+            return False
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno()))
+    except (AttributeError, OSError, ValueError):  # a stream without a file descriptor
+        return False
+
+
+def stderr_progress(*columns: object, transient: bool = True) -> Progress:
+    """A rich ``Progress`` drawing on stderr that never takes stdout away from the results."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(
+        *columns,
+        console=Console(stderr=True),
+        transient=transient,
+        redirect_stdout=_stdout_on_stderr_terminal(),
+        redirect_stderr=True,
+    )
 
 
 @contextmanager
@@ -24,8 +57,7 @@ def item_progress(total: int) -> Iterator[Callable[[], None]]:
     if total <= 1 or not _interactive():
         yield lambda: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
     columns = (
         "[progress.description]{task.description}",
@@ -33,7 +65,7 @@ def item_progress(total: int) -> Iterator[Callable[[], None]]:
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with stderr_progress(*columns) as bar:
         task = bar.add_task("images", total=total)
         yield lambda: bar.advance(task)
 
@@ -42,16 +74,9 @@ def download_progress(name: str) -> Callable[[int, int], None]:
     """A ``progress(done, total)`` callback drawing a download bar on a terminal."""
     if not _interactive():
         return lambda done, total: None
-    from rich.console import Console
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+    from rich.progress import DownloadColumn, TransferSpeedColumn
 
-    bar = Progress(
-        f"downloading {name}",
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    bar = stderr_progress(f"downloading {name}", DownloadColumn(), TransferSpeedColumn())
     task = bar.add_task(name, total=None)
 
     def update(done: int, total: int) -> None:
@@ -98,10 +123,8 @@ def train_progress(enabled: bool = True) -> Iterator[tuple[Callable, Callable]]:
 
         yield on_step_line, on_epoch
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
     columns = (
         "{task.description}",
         BarColumn(),
@@ -109,7 +132,7 @@ def train_progress(enabled: bool = True) -> Iterator[tuple[Callable, Callable]]:
         "loss {task.fields[loss]:.4f}",
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console) as bar:
+    with stderr_progress(*columns, transient=False) as bar:
         task = bar.add_task("epoch", total=None, loss=math.nan)
 
         def on_step(info: StepInfo) -> None:
