@@ -4,7 +4,9 @@
   the metadata (key ``"p2pcount.config"``), like timm's pretrained configs;
 * PyTorch ``.pth``/``.pt`` files are read with ``torch.load(weights_only=True)``: a plain
   state dict, one under a ``"model"`` key, in p2pcount's layout or the original P2PNet
-  release's (converted on load, see :mod:`p2pcount.original`).
+  release's (converted on load, see :mod:`p2pcount.original`);
+* models exported to ONNX or TorchScript (``p2pcount export``) are recognized and refused
+  with a message saying so: they hold a graph, not a checkpoint p2pcount can load.
 
 Every failure is a :class:`WeightsError` naming the file and what is wrong.
 """
@@ -15,6 +17,7 @@ import json
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ import torch
 from p2pcount.atomic import atomic_path
 from p2pcount.config import ModelConfig
 from p2pcount.errors import ConfigError, WeightsError, first_line
+from p2pcount.formats import plural
 from p2pcount.model import P2PNet, backbone_of
 from p2pcount.original import convert_original, is_original_state_dict
 
@@ -31,6 +35,9 @@ CONFIG_KEY = "p2pcount.config"
 FORMAT_KEY = "format"
 FORMAT_VALUE = "p2pcount"
 _SHOWN_KEYS = 3
+#: Field tags that can follow ``ir_version`` (field 1) at the start of an ONNX ModelProto:
+#: producer_name, producer_version, domain, model_version, doc_string, graph, opset_import.
+_ONNX_SECOND_TAGS = frozenset(b"\x12\x1a\x22\x28\x32\x3a\x42")
 
 
 @dataclass
@@ -53,7 +60,7 @@ def save_weights(
     """Write ``model``'s weights and config to a ``.safetensors`` file, atomically.
 
     ``dtype`` (e.g. ``torch.float16``) converts floating-point tensors; ``metadata`` adds
-    string entries (origin, training data …) beside the config.
+    string entries (origin, training data …) beside the config, which they cannot replace.
     """
     from safetensors.torch import save_file
 
@@ -64,7 +71,7 @@ def save_weights(
         if dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(dtype)
         state[key] = tensor.contiguous()
-    meta = {FORMAT_KEY: FORMAT_VALUE, CONFIG_KEY: model.config.to_json(), **(metadata or {})}
+    meta = {**(metadata or {}), FORMAT_KEY: FORMAT_VALUE, CONFIG_KEY: model.config.to_json()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -93,6 +100,37 @@ def _looks_like_safetensors(path: Path) -> bool:
     if len(head) < 9 or head[8:9] != b"{":
         return False
     return int.from_bytes(head[:8], "little") < path.stat().st_size
+
+
+def _exported_format(path: str | Path) -> str | None:
+    """``"ONNX"`` or ``"TorchScript"`` when ``path`` holds an exported model, else None.
+
+    TorchScript archives are zips with a ``constants.pkl`` record (torch's own test);
+    ONNX files are protobuf ModelProtos, which open with ``ir_version`` (tag 0x08, a small
+    varint) and then another ModelProto field. A file that cannot be read is left to
+    ``torch.load`` to report.
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            return (
+                "TorchScript"
+                if any(n.partition("/")[2] == "constants.pkl" for n in names)
+                else None
+            )
+        with open(path, "rb") as handle:
+            head = handle.read(3)
+    except (zipfile.BadZipFile, OSError):
+        return None
+    onnx = len(head) == 3 and head[0] == 0x08 and 0 < head[1] < 0x80
+    return "ONNX" if onnx and head[2] in _ONNX_SECOND_TAGS else None
+
+
+def stored_dtype(loaded: LoadedWeights) -> torch.dtype | None:
+    """The dtype of ``loaded``'s floating-point tensors when they all share one, else None."""
+    dtypes = {v.dtype for v in loaded.state.values() if v.is_floating_point()}
+    return dtypes.pop() if len(dtypes) == 1 else None
 
 
 def _read_safetensors(path: Path) -> LoadedWeights:
@@ -139,14 +177,21 @@ def load_torch_file(path: str | Path, what: str | None = None) -> object:
     """``torch.load(path, weights_only=True)`` on the CPU: tensors and plain containers only,
     no pickled code run.
 
-    Raises :class:`WeightsError` ``"PATH: [WHAT: ]reason"`` when torch refuses the file.
+    Raises :class:`WeightsError` ``"PATH: [WHAT: ]reason"`` when torch refuses the file or
+    it is an exported ONNX or TorchScript model.
     """
+    context = f"{what}: " if what else ""
+    exported = _exported_format(path)
+    if exported:
+        raise WeightsError(
+            f"{path}: {context}this is an exported {exported} file; "
+            "p2pcount needs a .safetensors or .pth checkpoint"
+        )
     try:
         with warnings.catch_warnings():  # refused or not, the protocol is not the user's concern
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad pickles and zips
-        context = f"{what}: " if what else ""
         raise WeightsError(f"{path}: {context}{_torch_load_reason(exc)}") from None
 
 
@@ -182,13 +227,11 @@ def check_state(model: P2PNet, state: Mapping[str, torch.Tensor], source: str) -
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys ({', '.join(missing[:_SHOWN_KEYS])}…)")
-    if unexpected:
-        problems.append(
-            f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:_SHOWN_KEYS])}…)"
-        )
+    problems = [
+        f"{plural(len(keys), f'{kind} key')} ({_some(keys)})"
+        for kind, keys in (("missing", missing), ("unexpected", unexpected))
+        if keys
+    ]
     if problems:
         raise WeightsError(f"{source}: wrong architecture: {'; '.join(problems)}")
     for key, tensor in expected.items():
@@ -197,6 +240,12 @@ def check_state(model: P2PNet, state: Mapping[str, torch.Tensor], source: str) -
                 f"{source}: wrong architecture: {key} has shape {tuple(state[key].shape)}, "
                 f"expected {tuple(tensor.shape)}"
             )
+
+
+def _some(keys: list[str]) -> str:
+    """The first few of ``keys``, with "…" when there are more."""
+    more = "…" if len(keys) > _SHOWN_KEYS else ""
+    return ", ".join(keys[:_SHOWN_KEYS]) + more
 
 
 def build_model(loaded: LoadedWeights) -> P2PNet:

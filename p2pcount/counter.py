@@ -19,6 +19,7 @@ float rounding, with memory bounded by the tile size.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,8 @@ def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
         array = np.asarray(to_rgb(image))
     else:
         raise TypeError(
-            f"expected a path, a PIL image or an (H, W, 3) uint8 array, got {type(image).__name__}"
+            "expected a path (str or pathlib.Path), a PIL image or an (H, W, 3) uint8 array, "
+            f"got {type(image).__name__}"
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"image has no pixels ({array.shape[1]}x{array.shape[0]})")
@@ -159,12 +161,17 @@ class Counter:
 
     @classmethod
     def from_pretrained(
-        cls, name: str = "synthetic-demo", device: str | torch.device = "auto", **kwargs
+        cls, name: str | None = None, device: str | torch.device = "auto", **kwargs
     ) -> Counter:
-        """A named model (see ``p2pcount weights list``), downloaded and cached if needed."""
+        """A named model (see ``p2pcount weights list``), downloaded and cached if needed.
+
+        Without a name, the command line's default: ``$P2PCOUNT_WEIGHTS`` if set, else
+        :data:`~p2pcount.registry.DEFAULT_MODEL` (``shtech-a``).
+        """
         from p2pcount.registry import resolve_weights
 
-        return cls.from_weights(resolve_weights(name), device=device, **kwargs)
+        spec = name if name is not None else os.environ.get("P2PCOUNT_WEIGHTS") or None
+        return cls.from_weights(resolve_weights(spec), device=device, **kwargs)
 
     def count(
         self,
@@ -173,12 +180,7 @@ class Counter:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> CountResult:
         """Count one image: a path, a PIL image, or an (H, W, 3) uint8 RGB array."""
-        path = None
-        if isinstance(image, (str, Path)):
-            path = str(image)
-            image = load_image(image, max_pixels=max_pixels)
-        (result,) = self.count_batch([image], threshold)
-        result.path = path
+        (result,) = self.count_batch([image], threshold, max_pixels)
         return result
 
     def needs_tiling(self, width: int, height: int) -> bool:
@@ -186,21 +188,39 @@ class Counter:
 
     @torch.inference_mode()
     def count_batch(
-        self, images: Sequence[Image.Image | np.ndarray], threshold: float = 0.5
+        self,
+        images: Sequence[ImageInput],
+        threshold: float = 0.5,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> list[CountResult]:
-        """Count RGB images of one size, in one forward pass (or tile by tile if large)."""
+        """Count images of one size (after EXIF rotation) in one forward pass, or tile by
+        tile if large: each a path (read with :func:`~p2pcount.images.load_image`, refused
+        above ``max_pixels``), a PIL image, or an (H, W, 3) uint8 RGB array. A result's
+        ``path`` is the path it was read from (None for images given in memory).
+
+        Raises :class:`~p2pcount.errors.ImageError` for a path that cannot be read,
+        TypeError for other inputs, ValueError for images of different sizes.
+        """
         threshold = check_threshold(threshold)
         if not images:
             return []
-        arrays = [as_rgb_array(im) for im in images]
+        paths = [str(im) if isinstance(im, (str, Path)) else None for im in images]
+        arrays = [
+            as_rgb_array(load_image(im, max_pixels) if path is not None else im)
+            for im, path in zip(images, paths, strict=True)
+        ]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:
             raise ValueError(f"count_batch needs images of one size, got {sorted(shapes)}")
         height, width = arrays[0].shape[:2]
         if self.needs_tiling(width, height):
-            return [self._count_tiled(a, threshold) for a in arrays]
-        regions = self._regions(arrays, (0, 0), (0, 0, width, height), width, threshold)
-        return [self._result([r], width, height, threshold) for r in regions]
+            results = [self._count_tiled(a, threshold) for a in arrays]
+        else:
+            regions = self._regions(arrays, (0, 0), (0, 0, width, height), width, threshold)
+            results = [self._result([r], width, height, threshold) for r in regions]
+        for result, path in zip(results, paths, strict=True):
+            result.path = path
+        return results
 
     def _count_tiled(self, array: np.ndarray, threshold: float) -> CountResult:
         height, width = array.shape[:2]

@@ -1,10 +1,14 @@
-"""Choosing the torch device a model runs on."""
+"""Choosing the torch device a model runs on, and its precision."""
 
 from __future__ import annotations
+
+import functools
+import warnings
 
 import torch
 
 from p2pcount.errors import ConfigError
+from p2pcount.formats import plural
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -27,7 +31,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(
                 f"{device} was requested but this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s)"
+                f"{plural(torch.cuda.device_count(), 'CUDA device')}"
             )
     elif device.type != "cpu":
         raise ConfigError(f"unsupported device {name!r} (use auto, cpu or cuda)")
@@ -55,6 +59,8 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     """The autocast dtype for ``precision`` on ``device``; None means plain float32.
 
     ``auto``: float16 autocast on CUDA, bfloat16 on CPUs with native bf16, else float32.
+    ``bf16`` asked for on a CPU without native bf16 is honoured, with a warning (once per
+    process): there it runs several times slower than float32.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
@@ -64,4 +70,15 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         return torch.bfloat16 if cpu_has_native_bf16() else None
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("fp16 runs on CUDA only; use bf16 or fp32 on the CPU")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        _warn_slow_bf16()
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+@functools.cache
+def _warn_slow_bf16() -> None:
+    warnings.warn(
+        "bf16 on this CPU (no AVX512-BF16 or AMX) is emulated and runs about 8x slower "
+        "than fp32; --precision auto picks fp32 here",
+        stacklevel=3,
+    )

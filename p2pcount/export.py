@@ -63,7 +63,7 @@ def export_model(
     if outputs not in OUTPUTS:
         raise ConfigError(f"unknown outputs {outputs!r} (use {', '.join(OUTPUTS)})")
     model = model.float().cpu().eval()
-    module = PointsModel(model) if outputs == "points" else model
+    module = PointsModel(model).eval() if outputs == "points" else model
     names = ["points", "scores"] if outputs == "points" else ["offsets", "logits"]
     example = torch.rand(1, 3, 64, 48)
     try:

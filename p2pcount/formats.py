@@ -2,20 +2,24 @@
 
 Writers stream: each result is written as soon as it is known, so a long folder shows
 progress in a pipe and a crash loses nothing already printed. ``json`` is written as one
-document whose ``"images"`` list is filled in as results arrive. No torch here.
+document whose ``"images"`` list is filled in as results arrive. An input that failed is a
+record too in json, jsonl and csv (``{"path": …, "error": "reason"}``; csv: the ``error``
+column), so a program reading the output sees every input; text output stays one
+``COUNT<TAB>PATH`` line per counted image (failures are on stderr only). No torch here.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from p2pcount.counter import CountResult
 
 FORMATS = ("text", "json", "jsonl", "csv")
-CSV_FIELDS = ("path", "width", "height", "count", "soft_count")
+CSV_FIELDS = ("path", "width", "height", "count", "soft_count", "error")
 
 
 def result_record(result: CountResult, path: str, with_points: bool) -> dict[str, Any]:
@@ -36,12 +40,20 @@ def result_record(result: CountResult, path: str, with_points: bool) -> dict[str
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {9: "\\t", 10: "\\n", 13: "\\r"}
+_ESCAPES = _CONTROL | {ord("\\"): "\\\\"}
 
 
 def one_line(text: str) -> str:
-    """``text`` with control characters escaped (``\\n``, ``\\t``, ``\\x1b`` …), so that a
-    file name holding them cannot break line-based output."""
-    return text.translate(_CONTROL)
+    """``text`` with control characters escaped (``\\n``, ``\\t``, ``\\x1b`` …) and each
+    backslash doubled, so that a file name holding them cannot break line-based output and
+    the escaping can be undone (Python's ``codecs.decode(s, "unicode_escape")`` on ASCII)."""
+    return text.translate(_ESCAPES)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``"1 image"``, ``"2 images"``; ``words`` is the plural when it is not ``word + "s"``
+    (``plural(n, "process", "processes")``)."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 class ResultWriter:
@@ -53,6 +65,8 @@ class ResultWriter:
         soft: in ``text``, print the soft count with one decimal instead of the hard count.
         with_points: include points ``[x, y, score]`` in ``json``/``jsonl``.
         header: top-level fields of the ``json`` document (weights, threshold …).
+
+    :meth:`write` and :meth:`write_error` may be called from several threads.
     """
 
     def __init__(
@@ -68,6 +82,7 @@ class ResultWriter:
             raise ValueError(f"unknown format {fmt!r}")
         self.stream, self.fmt, self.soft, self.with_points = stream, fmt, soft, with_points
         self._written = 0
+        self._lock = threading.Lock()
         if fmt == "csv":
             self._csv = csv.writer(stream, lineterminator="\n")
             self._csv.writerow(CSV_FIELDS)
@@ -77,22 +92,45 @@ class ResultWriter:
         self.stream.flush()
 
     def write(self, result: CountResult, path: str) -> None:
+        """One counted image."""
         if self.fmt == "text":
             value = f"{result.soft_count:.1f}" if self.soft else str(result.count)
-            self.stream.write(f"{value}\t{one_line(path)}\n")
+            self._emit(f"{value}\t{one_line(path)}\n")
         elif self.fmt == "csv":
-            record = result_record(result, path, False)
-            self._csv.writerow([record[name] for name in CSV_FIELDS])
+            self._emit_row(result_record(result, path, False))
         else:
-            text = json.dumps(result_record(result, path, self.with_points))
-            if self.fmt == "jsonl":
-                self.stream.write(text + "\n")
-            else:
+            self._emit_record(result_record(result, path, self.with_points))
+
+    def write_error(self, path: str, reason: str) -> None:
+        """An input that could not be counted (its stderr line is the caller's): a record
+        with an ``error`` field in json/jsonl/csv, nothing in text. A ``reason`` that starts
+        with ``PATH: `` loses that prefix (the record names the path)."""
+        reason = reason.removeprefix(f"{path}: ")
+        if self.fmt == "csv":
+            self._emit_row({"path": path, "error": reason})
+        elif self.fmt != "text":
+            self._emit_record({"path": path, "error": reason})
+
+    def _emit_row(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._csv.writerow([record.get(name, "") for name in CSV_FIELDS])
+            self.stream.flush()
+
+    def _emit_record(self, record: dict[str, Any]) -> None:
+        text = json.dumps(record)
+        if self.fmt == "jsonl":
+            self._emit(text + "\n")
+        else:
+            with self._lock:
                 self.stream.write(("," if self._written else "") + "\n  " + text)
-        self._written += 1
-        self.stream.flush()
+                self._written += 1
+                self.stream.flush()
+
+    def _emit(self, text: str) -> None:
+        with self._lock:
+            self.stream.write(text)
+            self.stream.flush()
 
     def close(self) -> None:
         if self.fmt == "json":
-            self.stream.write(("\n" if self._written else "") + "]}\n")
-            self.stream.flush()
+            self._emit(("\n" if self._written else "") + "]}\n")

@@ -1,27 +1,60 @@
-"""Naming and writing overlay files without ever touching an input file. No torch here."""
+"""Naming and writing overlay files without ever touching an input file.
+
+No torch here, and no Pillow at import: the command line imports this module to list
+:class:`OverlayFormat` in its help.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
+from enum import Enum
 from pathlib import Path
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from p2pcount.atomic import atomic_path
 from p2pcount.errors import ConfigError
 
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+class OverlayFormat(str, Enum):
+    """The file formats of overlays; each value is the file extension."""
+
+    png = "png"
+    jpg = "jpg"
+    webp = "webp"
+
+
+#: Pillow's format name and save options of each overlay format: JPEG and WebP at
+#: quality 90, which keeps an overlay of a photo about as large as the photo.
+_SAVE_AS: dict[OverlayFormat, tuple[str, dict[str, int]]] = {
+    OverlayFormat.png: ("PNG", {}),
+    OverlayFormat.jpg: ("JPEG", {"quality": 90}),
+    OverlayFormat.webp: ("WEBP", {"quality": 90}),
+}
+
+#: Names p2pcount gives overlays: ``<stem>_p2p.<ext>`` or ``<stem>_p2p-N.<ext>``.
+_OVERLAY_NAME = re.compile(
+    r".+_p2p(-[0-9]+)?\.(" + "|".join(re.escape(f.value) for f in OverlayFormat) + ")"
+)
+
 
 class OverlayNamer:
-    """Chooses ``<stem>_p2p.png`` names in ``output_dir`` for a run's inputs.
+    """Chooses ``<stem>_p2p.<ext>`` names in ``output_dir`` for a run's inputs.
 
     A name already given in this run (two inputs with the same stem) or that would be an
-    input file itself gets a numbered variant, ``<stem>_p2p-2.png`` …, so one run never
+    input file itself gets a numbered variant, ``<stem>_p2p-2.<ext>`` …, so one run never
     overwrites its own outputs or any input.
     """
 
-    def __init__(self, output_dir: Path, inputs: Iterable[str]) -> None:
+    def __init__(
+        self, output_dir: Path, inputs: Iterable[str], fmt: OverlayFormat = OverlayFormat.png
+    ) -> None:
         self.output_dir = output_dir
+        self.extension = fmt.value
         self._inputs = {Path(p).resolve() for p in inputs}
         self._given: set[Path] = set()
 
@@ -30,17 +63,36 @@ class OverlayNamer:
         number = 1
         while True:
             suffix = "" if number == 1 else f"-{number}"
-            candidate = self.output_dir / f"{stem}_p2p{suffix}.png"
+            candidate = self.output_dir / f"{stem}_p2p{suffix}.{self.extension}"
             if candidate not in self._given and candidate.resolve() not in self._inputs:
                 self._given.add(candidate)
                 return candidate
             number += 1
 
 
-def write_png_atomic(image: Image.Image, target: Path) -> None:
-    """Save ``image`` as PNG at ``target`` via a temporary file and a rename."""
+def write_overlay_atomic(
+    image: Image.Image, target: Path, fmt: OverlayFormat = OverlayFormat.png
+) -> None:
+    """Save ``image`` in ``fmt`` at ``target`` via a temporary file and a rename."""
+    pillow_format, options = _SAVE_AS[fmt]
     with atomic_path(target) as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format=pillow_format, **options)
+
+
+def split_own_overlays(inputs: list[str], output_dir: Path) -> tuple[list[str], list[str]]:
+    """(inputs to draw, skipped inputs) in input order.
+
+    An input is skipped when it lies in ``output_dir`` (both resolved) and is named like an
+    overlay of p2pcount (``<stem>_p2p.<ext>``, ``<stem>_p2p-N.<ext>``, any overlay format):
+    drawing over it would make an overlay of an overlay.
+    """
+    folder = output_dir.resolve()
+    kept: list[str] = []
+    skipped: list[str] = []
+    for path in inputs:
+        own = _OVERLAY_NAME.fullmatch(Path(path).name) and Path(path).parent.resolve() == folder
+        (skipped if own else kept).append(path)
+    return kept, skipped
 
 
 def prepare_output_dir(folder: Path) -> None:

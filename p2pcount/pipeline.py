@@ -8,8 +8,10 @@ order; an image that cannot be read comes out as an error in its place.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -38,6 +40,55 @@ def _load(path: str, max_pixels: int | None) -> Outcome:
         return Outcome(path, error=str(exc))
 
 
+class _Feed:
+    """The items of ``paths``, taken without waiting when asked to.
+
+    A sequence is read directly. Any other iterable (stdin read line by line) is read by a
+    background thread into a bounded queue, so that a path that has not arrived yet never
+    holds back the images already read. An exception raised by the iterable is re-raised
+    by :meth:`take`.
+    """
+
+    _END = object()
+
+    def __init__(self, paths: Iterable[str], size: int = 256) -> None:
+        self.done = False
+        self._items = iter(paths)
+        self._queue: queue.Queue | None = None
+        if not isinstance(paths, Sequence):
+            self._queue = queue.Queue(size)
+            reader = threading.Thread(target=self._read, daemon=True, name="p2pcount-inputs")
+            reader.start()
+
+    def _read(self) -> None:
+        try:
+            for item in self._items:
+                self._queue.put(item)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._queue.put(exc)
+            return
+        self._queue.put(self._END)
+
+    def take(self, wait: bool) -> str | None:
+        """The next path; None if none is ready without waiting, or if they ended
+        (then :attr:`done` is True)."""
+        if self.done:
+            return None
+        if self._queue is None:
+            item = next(self._items, self._END)
+        else:
+            try:
+                item = self._queue.get(block=wait)
+            except queue.Empty:
+                return None
+        if item is self._END or isinstance(item, BaseException):
+            self.done = True
+            if isinstance(item, BaseException):
+                raise item
+            return None
+        return item
+
+
 def count_paths(
     counter: Counter,
     paths: Iterable[str],
@@ -50,39 +101,47 @@ def count_paths(
 ) -> Iterator[Outcome]:
     """Yield one :class:`Outcome` per path, in order.
 
-    ``keep_images`` leaves the decoded RGB image on each outcome (for overlays).
+    ``paths`` may be lazy (paths read from a pipe): each result is yielded as soon as its
+    image is counted, without waiting for later paths; a batch waiting for images of its
+    size is run when no other image is ready. ``keep_images`` leaves the decoded RGB image
+    on each outcome (for overlays).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     prefetch = max(2 * batch_size, workers + 1)
-    source = iter(paths)
+    feed = _Feed(paths)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p2pcount-load") as pool:
         window: deque[Future[Outcome]] = deque()
 
-        def refill() -> None:
+        def refill(wait: bool) -> None:
             while len(window) < prefetch:
-                path = next(source, None)
+                path = feed.take(wait=wait and not window)
                 if path is None:
                     return
                 window.append(pool.submit(_load, path, max_pixels))
 
         pending: list[Outcome] = []
-        refill()
-        while window:
+        while True:
+            if not window:
+                yield from _run(counter, pending, threshold, keep_images)
+                pending = []
+                refill(wait=True)
+                if not window:
+                    break
             outcome = window.popleft().result()
-            refill()
+            refill(wait=False)
             if outcome.error is not None:
                 yield from _run(counter, pending, threshold, keep_images)
                 pending = []
                 yield outcome
                 continue
-            if pending and (
-                outcome.image.size != pending[0].image.size or len(pending) == batch_size
-            ):
+            if pending and outcome.image.size != pending[0].image.size:
                 yield from _run(counter, pending, threshold, keep_images)
                 pending = []
             pending.append(outcome)
-        yield from _run(counter, pending, threshold, keep_images)
+            if len(pending) == batch_size:
+                yield from _run(counter, pending, threshold, keep_images)
+                pending = []
 
 
 def _run(

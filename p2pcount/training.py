@@ -36,7 +36,12 @@ from torch.utils.data.distributed import DistributedSampler
 from p2pcount.anchors import AnchorCache, decode, flatten_proposals
 from p2pcount.atomic import atomic_path
 from p2pcount.augment import AugmentConfig
-from p2pcount.checkpoint import check_state, load_torch_file, read_weights, save_weights
+from p2pcount.checkpoint import (
+    check_state,
+    load_torch_file,
+    read_weights,
+    save_weights,
+)
 from p2pcount.config import ModelConfig
 from p2pcount.counter import Counter
 from p2pcount.datasets import Sample
@@ -51,6 +56,7 @@ from p2pcount.errors import (
     first_line,
 )
 from p2pcount.evaluation import evaluate
+from p2pcount.formats import plural
 from p2pcount.images import load_image
 from p2pcount.loss import P2PLoss
 from p2pcount.matcher import HungarianMatcher
@@ -183,7 +189,7 @@ def load_backbone_weights(model: P2PNet, spec: str) -> str:
     missing = sorted(set(wanted) - set(picked))
     if missing:
         raise WeightsError(
-            f"{spec}: not a {backbone} feature extractor: {len(missing)} tensors missing "
+            f"{spec}: not a {backbone} feature extractor: {plural(len(missing), 'tensor')} missing "
             f"or of the wrong shape ({', '.join(missing[:3])}…)"
         )
     features.load_state_dict(picked)
@@ -270,6 +276,10 @@ class Trainer:
         init_weights: start the whole model from this checkpoint instead (fine-tuning; its
             architecture is used); ignored when resuming.
         resume: continue from ``output_dir/state.pt``.
+
+    ``backbone_origin`` says how the run's backbone was first initialized (kept in its
+    state and checkpoints); ``weights_origin`` where this run's starting weights come from
+    (the same, the ``init_weights`` file, or the resumed state and its epoch).
     """
 
     def __init__(
@@ -321,6 +331,11 @@ class Trainer:
             self.backbone_origin = load_backbone_weights(self.model, backbone_weights)
         else:
             self.backbone_origin = str(saved.get("backbone_origin", "resumed"))
+        self.weights_origin = (
+            f"resumed from {self.state_path} (epoch {saved['epoch']})"
+            if saved is not None
+            else self.backbone_origin
+        )
         self.model.to(self.device)
         self.optimizer = _optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler(
@@ -405,7 +420,8 @@ class Trainer:
             )
         if epoch >= self.config.epochs:
             raise ConfigError(
-                f"{self.state_path}: already trained {epoch} epochs; ask for more with --epochs"
+                f"{self.state_path}: already trained {plural(epoch, 'epoch')}; "
+                "ask for more with --epochs"
             )
         return saved
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from p2pcount.checkpoint import describe, load_model, read_weights, save_weights
+from p2pcount.checkpoint import (
+    CONFIG_KEY,
+    describe,
+    load_model,
+    load_torch_file,
+    read_weights,
+    save_weights,
+)
 from p2pcount.config import ModelConfig
 from p2pcount.errors import WeightsError
 from p2pcount.model import P2PNet
@@ -56,6 +65,13 @@ def test_pytorch_state_dicts_load_plain_or_under_model(tmp_path: Path, wrapped: 
         assert torch.equal(a, b)
 
 
+def test_metadata_cannot_replace_the_config(tmp_path: Path) -> None:
+    other = ModelConfig(backbone="vgg16_bn").to_json()
+    path = save_weights(tmp_path / "m.safetensors", P2PNet(), metadata={CONFIG_KEY: other})
+    assert read_weights(path).config == ModelConfig()
+    load_model(path)  # the config matches the tensors
+
+
 def test_describe_counts_parameters(tmp_path: Path) -> None:
     model = P2PNet()
     path = save_weights(tmp_path / "m.safetensors", model)
@@ -98,7 +114,13 @@ def test_wrong_architecture_names_missing_keys(tmp_path: Path) -> None:
     del state["neck.output.weight"]
     path = tmp_path / "partial.pth"
     torch.save(state, path)
-    with pytest.raises(WeightsError, match=r"wrong architecture: 1 missing keys \(neck.output"):
+    with pytest.raises(WeightsError) as error:
+        load_model(path)
+    assert str(error.value) == f"{path}: wrong architecture: 1 missing key (neck.output.weight)"
+    for key in ("neck.output.bias", "neck.lateral_c4.weight", "neck.lateral_c4.bias"):
+        del state[key]
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match=r": 4 missing keys \(neck\.[\w.]+, [\w.]+, [\w.]+…\)$"):
         load_model(path)
 
 
@@ -107,7 +129,7 @@ def test_wrong_architecture_names_unexpected_keys_and_shapes(tmp_path: Path) -> 
     state["extra.weight"] = torch.zeros(1)
     path = tmp_path / "extra.pth"
     torch.save(state, path)
-    with pytest.raises(WeightsError, match=r"1 unexpected keys \(extra.weight"):
+    with pytest.raises(WeightsError, match=r"1 unexpected key \(extra\.weight\)$"):
         load_model(path)
     state = P2PNet().state_dict()
     state["neck.output.weight"] = torch.zeros(256, 256, 1, 1)
@@ -129,3 +151,24 @@ def test_unrelated_state_dict_is_not_p2pnet(tmp_path: Path) -> None:
     torch.save({"fc.weight": torch.zeros(2, 2)}, path)
     with pytest.raises(WeightsError, match="not a P2PNet checkpoint"):
         read_weights(path)
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_exported_models_are_named_not_loaded(tmp_path: Path, fmt: str) -> None:
+    if fmt == "onnx":
+        pytest.importorskip("onnxscript")
+    from p2pcount.export import export_model
+
+    exported = export_model(P2PNet(), tmp_path / f"model.{'onnx' if fmt == 'onnx' else 'pt'}", fmt)
+    renamed = Path(shutil.copy(exported, tmp_path / "model.bin"))  # found by content, not name
+    kind = "ONNX" if fmt == "onnx" else "TorchScript"
+    for path in (exported, renamed):
+        needs = f"this is an exported {kind} file; p2pcount needs a .safetensors or .pth checkpoint"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # torch's "dispatching to torch.jit.load" included
+            with pytest.raises(WeightsError) as error:
+                read_weights(path)
+        assert str(error.value) == f"{path}: {needs}"
+        with pytest.raises(WeightsError) as error:
+            load_torch_file(path, "cannot read backbone weights")
+        assert str(error.value) == f"{path}: cannot read backbone weights: {needs}"

@@ -103,16 +103,54 @@ def test_jsonl_and_csv(runner, images, all_heads_weights) -> None:
     assert [r["count"] for r in records] == [60, 32] and "points" not in records[0]
     table = invoke(runner, ["count", *paths, "-f", "csv"], all_heads_weights)
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
-    assert list(rows[0]) == ["path", "width", "height", "count", "soft_count"]
+    assert list(rows[0]) == ["path", "width", "height", "count", "soft_count", "error"]
     assert [(r["path"], r["count"]) for r in rows] == [(paths[0], "60"), (paths[1], "32")]
+    assert [r["error"] for r in rows] == ["", ""]
 
 
-def test_empty_json_document_is_valid(runner, tmp_path, all_heads_weights) -> None:
+def test_a_document_of_failures_is_valid(runner, tmp_path, all_heads_weights) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_text("x")
     result = invoke(runner, ["count", str(bad), "--format", "json"], all_heads_weights)
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["images"] == []
+    assert json.loads(result.stdout)["images"] == [
+        {"path": str(bad), "error": "not an image file Pillow can read"}
+    ]
+
+
+def test_failed_inputs_are_records_in_machine_readable_formats(
+    runner, images, all_heads_weights, tmp_path, deny_listing
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    deny_listing(locked)
+    notes = images["a.jpg"].parent / "notes.txt"
+    paths = [str(images["a.jpg"]), str(notes), str(locked), str(images["b.png"])]
+    reasons = {
+        paths[1]: "not an image file Pillow can read",
+        paths[2]: "cannot list folder (Permission denied)",
+    }
+    jsonl = invoke(runner, ["count", *paths, "-f", "jsonl"], all_heads_weights)
+    assert jsonl.exit_code == 1
+    records = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    # The folder's failure is known when it is listed, before anything is counted.
+    assert [r["path"] for r in records] == [paths[2], paths[0], paths[1], paths[3]]
+    assert {r["path"]: r["error"] for r in records if "error" in r} == reasons
+    assert [r.get("count") for r in records] == [None, 60, None, 32]
+    document = json.loads(invoke(runner, ["count", *paths, "-f", "json"], all_heads_weights).stdout)
+    assert document["images"] == records
+    table = invoke(runner, ["count", *paths, "-f", "csv"], all_heads_weights)
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [(r["path"], r["count"], r["error"]) for r in rows] == [
+        (paths[2], "", reasons[paths[2]]),
+        (paths[0], "60", ""),
+        (paths[1], "", reasons[paths[1]]),
+        (paths[3], "32", ""),
+    ]
+    text = invoke(runner, ["count", *paths], all_heads_weights)
+    assert text.stdout == f"60\t{paths[0]}\n32\t{paths[3]}\n"
+    for result in (jsonl, table, text):
+        assert result.stderr.count("p2pcount: error: ") == 2
 
 
 def test_stdin_paths(runner, images, all_heads_weights) -> None:
@@ -239,8 +277,8 @@ def test_viz_writes_full_size_overlays(runner, images, tmp_path, all_heads_weigh
         all_heads_weights,
     )
     assert result.exit_code == 0, result.stderr
-    written = [Path(line) for line in result.stdout.splitlines()]
-    assert [p.name for p in written] == ["a_p2p.png", "b_p2p.png"]
+    assert result.stdout == f"60\t{out / 'a_p2p.png'}\n32\t{out / 'b_p2p.png'}\n"
+    written = [out / "a_p2p.png", out / "b_p2p.png"]
     with Image.open(written[1]) as overlay:
         assert overlay.size == (17, 33) and overlay.format == "PNG"
     assert {p: p.read_bytes() for p in images.values()} == before
@@ -269,7 +307,8 @@ def test_viz_never_overwrites_inputs(runner, tmp_path, all_heads_weights) -> Non
     result = invoke(runner, ["viz", str(first), str(clash), "-o", str(tmp_path)], all_heads_weights)
     assert result.exit_code == 0
     assert clash.read_bytes() == original
-    assert [Path(p).name for p in result.stdout.splitlines()] == ["x_p2p-2.png", "x_p2p_p2p.png"]
+    # x_p2p.png is named like an overlay in the output folder: skipped, not drawn over
+    assert result.stdout == f"16\t{tmp_path / 'x_p2p-2.png'}\n"
 
 
 def test_viz_same_stem_twice_gets_two_files(runner, tmp_path, all_heads_weights) -> None:

@@ -68,7 +68,7 @@ def test_unusable_inputs_are_clear_errors(counter: Counter) -> None:
         with pytest.raises(ValueError, match=r"image has no pixels \(\d+x\d+\)"):
             counter.count(empty)
     for other in (None, b"\xff\xd8", [[1]]):
-        with pytest.raises(TypeError, match="expected a path, a PIL image or an"):
+        with pytest.raises(TypeError, match=r"expected a path \(str or pathlib.Path\), a PIL"):
             counter.count(other)
     with pytest.raises(ValueError, match="expected an \\(H, W, 3\\) uint8 array, got float64"):
         counter.count(np.zeros((8, 8, 3)))
@@ -103,3 +103,41 @@ def test_pipeline_keeps_order_and_reports_errors(counter: Counter, tmp_path: Pat
     assert [o.result.width for o in outcomes if o.result] == [16, 16, 24, 16]
     with pytest.raises(ImageError):
         counter.count(tmp_path / "missing.png")
+
+
+def test_count_batch_takes_paths(counter: Counter, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    arrays = [rng.integers(0, 255, (24, 40, 3), np.uint8) for _ in range(2)]
+    paths = [tmp_path / "a.png", str(tmp_path / "b.png")]
+    for array, path in zip(arrays, paths, strict=True):
+        Image.fromarray(array).save(path)
+    by_path = counter.count_batch(paths)
+    in_memory = counter.count_batch(arrays)
+    assert [r.path for r in by_path] == [str(p) for p in paths]
+    assert [r.path for r in in_memory] == [None, None]
+    for read, given in zip(by_path, in_memory, strict=True):
+        assert read.count == given.count and np.array_equal(read.points, given.points)
+    with pytest.raises(ImageError, match="missing.png: no such file"):
+        counter.count_batch([tmp_path / "missing.png"])
+    with pytest.raises(ImageError, match="over the --max-pixels limit"):
+        counter.count_batch(paths, max_pixels=100)
+
+
+def test_from_pretrained_has_the_command_lines_default(monkeypatch, random_weights) -> None:
+    import p2pcount.registry as registry
+
+    asked: list[str | None] = []
+
+    def resolve(name: str | None) -> Path:
+        asked.append(name)
+        return random_weights
+
+    monkeypatch.setattr(registry, "resolve_weights", resolve)
+    monkeypatch.delenv("P2PCOUNT_WEIGHTS", raising=False)
+    assert Counter.from_pretrained(device="cpu").source == str(random_weights)
+    monkeypatch.setenv("P2PCOUNT_WEIGHTS", "synthetic-demo")
+    Counter.from_pretrained(device="cpu")
+    Counter.from_pretrained("other", device="cpu")
+    # None is the registry's default (shtech-a), as for `count` without --weights.
+    assert asked == [None, "synthetic-demo", "other"]
+    assert registry.DEFAULT_MODEL == "shtech-a"

@@ -57,3 +57,35 @@ def test_devices(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_device("gpu0")
     with pytest.raises(ConfigError, match="unsupported device"):
         resolve_device("meta")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_native_bf16_warns_once(monkeypatch, native, recwarn) -> None:
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: native)
+    device_module._warn_slow_bf16.cache_clear()
+    for _ in range(3):
+        assert resolve_precision("bf16", CPU) is torch.bfloat16
+    assert resolve_precision("auto", CPU) is (torch.bfloat16 if native else None)
+    messages = [str(w.message) for w in recwarn.list]
+    assert len(messages) == (0 if native else 1)
+    if not native:
+        assert messages[0].startswith("bf16 on this CPU (no AVX512-BF16 or AMX) is emulated")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_count_warns_once_on_stderr(monkeypatch, native, tmp_path, random_weights) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from p2pcount.cli import app
+
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: native)
+    device_module._warn_slow_bf16.cache_clear()
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    for path in paths:
+        Image.new("RGB", (16, 16)).save(path)
+    args = ["count", *paths, "--precision", "bf16", "--device", "cpu", "-w", str(random_weights)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3
+    warned = "p2pcount: warning: bf16 on this CPU (no AVX512-BF16 or AMX) is emulated"
+    assert result.stderr.count(warned) == (0 if native else 1)

@@ -36,17 +36,17 @@ def test_two_ranks_match_a_single_process(frames, all_heads_weights, fmt) -> Non
     assert done.returncode == 1, done.stderr[-2000:]  # one input is missing: exit 1
     assert done.stdout == single.stdout  # same results, same order, printed once
     assert done.stderr.count("missing.png: no such file") == 1
-    if fmt == "jsonl":
-        assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == [
-            p for p in frames if "missing" not in p
-        ]
+    if fmt == "jsonl":  # every input, the missing one as a record with its error
+        records = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [r["path"] for r in records] == frames
+        assert [r.get("error") for r in records] == [None] * 3 + ["no such file"] + [None] * 2
 
 
 def test_distributed_flag_without_torchrun_runs_single(frames, all_heads_weights) -> None:
     args = ["count", *frames, "-w", str(all_heads_weights), "--distributed", "--device", "cpu"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
-    assert len(result.stdout.splitlines()) == 5
+    assert len(result.stdout.splitlines()) == 5  # text: the failure on stderr only
 
 
 def test_two_ranks_share_paths_read_from_stdin(frames, all_heads_weights) -> None:

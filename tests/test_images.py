@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from p2pcount.errors import ImageError
-from p2pcount.images import expand_inputs, list_folder, load_image
+from p2pcount.images import load_image
+from p2pcount.inputs import expand_inputs, list_folder
 
 
 def _save(image: Image.Image, path: Path, **kwargs) -> Path:
@@ -171,10 +172,12 @@ def test_unlistable_folder_is_reported_or_raised(tmp_path: Path, deny_listing) -
     locked.mkdir()
     (locked / "hidden.jpg").write_bytes(b"")
     deny_listing(locked)
-    problems: list[str] = []
-    found = list(expand_inputs([str(tmp_path)], recursive=True, on_error=problems.append))
+    problems: list[tuple[str, str]] = []
+    found = list(
+        expand_inputs([str(tmp_path)], recursive=True, on_error=lambda *e: problems.append(e))
+    )
     assert found == [str(tmp_path / "a.jpg")]
-    assert problems == [f"{locked}: cannot list folder (Permission denied)"]
+    assert problems == [(str(locked), "cannot list folder (Permission denied)")]
     with pytest.raises(ImageError, match="locked: cannot list folder"):
         list_folder(tmp_path, recursive=True)
 

@@ -71,6 +71,8 @@ def test_resume_continues_exactly(tiny_dataset: Path, tmp_path: Path) -> None:
     first.run()
     resumed = Trainer(samples, tmp_path / "b", tiny_config(), ModelConfig(), resume=True)
     assert resumed.start_epoch == 1
+    assert resumed.weights_origin == f"resumed from {tmp_path / 'b' / 'state.pt'} (epoch 1)"
+    assert resumed.backbone_origin == first.backbone_origin == "random initialization"
     resumed.run()
     assert [r["epoch"] for r in _log(tmp_path / "b")] == [1, 2]
     a, b = straight.model.state_dict(), resumed.model.state_dict()
@@ -180,7 +182,7 @@ def test_two_processes_with_gloo(tiny_dataset: Path, tmp_path: Path) -> None:
     log = _log(out)
     assert [r["epoch"] for r in log] == [1, 2]  # rank 0 alone writes
     assert done.stderr.count("epoch 2: loss") == 1
-    assert "2 process(es)" in done.stderr
+    assert "; 2 processes, cpu" in done.stderr
     load_model(out / "last.safetensors")
 
 
@@ -303,7 +305,7 @@ def test_diverging_training_stops_before_saving(tiny_dataset: Path, tmp_path: Pa
 def test_resume_checks_the_state(tiny_dataset: Path, tmp_path: Path) -> None:
     samples = load_dataset(tiny_dataset)
     Trainer(samples, tmp_path, tiny_config(epochs=1), ModelConfig()).run()
-    with pytest.raises(ConfigError, match=r"state\.pt: already trained 1 epochs; ask for more"):
+    with pytest.raises(ConfigError, match=r"state\.pt: already trained 1 epoch; ask for more"):
         Trainer(samples, tmp_path, tiny_config(epochs=1), ModelConfig(), resume=True)
     saved = torch.load(tmp_path / "state.pt", weights_only=True)
     foreign = tmp_path / "foreign"

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import warnings
-from typing import TextIO
+from typing import Annotated, TextIO
 
 import typer
 
@@ -23,6 +23,7 @@ from p2pcount.cli import train as _train
 from p2pcount.cli import viz as _viz
 from p2pcount.cli import weights as _weights
 from p2pcount.cli.common import error, warning
+from p2pcount.cli.help import Command
 from p2pcount.errors import first_line
 
 app = typer.Typer(
@@ -36,11 +37,27 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"p2pcount {version('p2pcount')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _one_line_messages() -> None:
-    """Library warnings (Pillow's "Corrupt EXIF data" …) as one ``p2pcount: warning:`` line
-    each; Pillow's log records are dropped, as the errors they announce are raised anyway
-    and reported with the file's name."""
+def _one_line_messages(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Count and localize people in images with P2PNet."""
+    # Library warnings (Pillow's "Corrupt EXIF data" …) as one ``p2pcount: warning:`` line
+    # each; Pillow's log records are dropped, as the errors they announce are raised anyway
+    # and reported with the file's name.
     warnings.showwarning = _show_warning
     logging.getLogger("PIL").addHandler(logging.NullHandler())
 
@@ -56,11 +73,11 @@ def _show_warning(
     warning(first_line(message))
 
 
-app.command("count")(_count.count)
-app.command("viz")(_viz.viz)
-app.command("train")(_train.train)
-app.command("eval")(_evaluate.evaluate)
-app.command("export")(_export.export)
+app.command("count", cls=Command)(_count.count)
+app.command("viz", cls=Command)(_viz.viz)
+app.command("train", cls=Command)(_train.train)
+app.command("eval", cls=Command)(_evaluate.evaluate)
+app.command("export", cls=Command)(_export.export)
 app.add_typer(_weights.app, name="weights")
 
 

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from p2pcount.errors import P2PCountError
 from p2pcount.formats import one_line
+from p2pcount.inputs import NO_INPUTS  # noqa: F401 (the commands' message)
 
 if TYPE_CHECKING:
     from p2pcount.counter import Counter
+    from p2pcount.inputs import InputScan
     from p2pcount.pipeline import Outcome
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-NO_INPUTS = "no input images (give files, folders, or - to read paths from stdin)"
 
 
 def message(text: str) -> None:
@@ -79,45 +80,94 @@ def stdin_lines() -> io.TextIOBase:
     return sys.stdin
 
 
-def expand_paths(paths: list[str], recursive: bool) -> tuple[list[str], int]:
-    """Expand files, folders and ``-`` into image paths; each folder that cannot be listed is
-    reported (one error line) and skipped. Returns (paths, number of such folders)."""
-    from p2pcount.images import expand_inputs
+def scan_inputs(
+    paths: list[str], recursive: bool, on_error: Callable[[str, str], None] | None = None
+) -> InputScan:
+    """The lazy expansion of files, folders and ``-`` (stdin, read line by line) into image
+    paths; each folder that cannot be listed is reported (one error line, and
+    ``on_error(folder, reason)``) and skipped."""
+    from p2pcount.inputs import InputScan
 
-    unlisted: list[str] = []
+    def report(folder: str, reason: str) -> None:
+        error(f"{folder}: {reason}")
+        if on_error is not None:
+            on_error(folder, reason)
 
-    def report(problem: str) -> None:
-        error(problem)
-        unlisted.append(problem)
+    return InputScan(paths, stdin_lines() if "-" in paths else (), recursive, on_error=report)
 
-    stdin = stdin_lines() if "-" in paths else ()
-    return list(expand_inputs(paths, stdin, recursive, on_error=report)), len(unlisted)
+
+def expand_paths(paths: list[str], recursive: bool) -> tuple[list[str], InputScan]:
+    """Every image path of the inputs, read to the end, and the scan that found them."""
+    scan = scan_inputs(paths, recursive)
+    return list(scan), scan
 
 
 def collect_paths(paths: list[str], recursive: bool) -> tuple[list[str], int]:
-    """:func:`expand_paths`, exiting 2 when there are no images at all."""
-    found, unlisted = expand_paths(paths, recursive)
+    """:func:`expand_paths` as (paths, number of folders that could not be listed), exiting 2
+    when there are no images at all."""
+    found, scan = expand_paths(paths, recursive)
     if not found:
-        error(NO_INPUTS)
+        error(scan.why_empty())
         raise typer.Exit(EXIT_USAGE)
-    return found, unlisted
+    return found, scan.unlisted
+
+
+class Inputs:
+    """The inputs of a command that streams its results: listed up front (known total,
+    checked before the model is loaded) unless paths come from stdin, which is read as the
+    images are counted (``inotifywait … | p2pcount count -`` prints each result as its path
+    arrives). Folders that cannot be listed are reported on stderr at once, and to the sink
+    given to :meth:`report_folders_to` (those met before it was given, then the rest)."""
+
+    def __init__(self, paths: list[str], recursive: bool) -> None:
+        self._unlisted: list[tuple[str, str]] = []
+        self._sink: Callable[[str, str], None] = lambda *failure: self._unlisted.append(failure)
+        self.scan = scan_inputs(paths, recursive, lambda *failure: self._sink(*failure))
+        self.paths: Iterable[str] = self.scan if self.scan.reads_stdin else list(self.scan)
+        self.total = None if self.scan.reads_stdin else len(self.paths)
+        if self.total == 0:
+            self.refuse_empty()
+
+    def report_folders_to(self, sink: Callable[[str, str], None]) -> None:
+        """Send each folder that could not be listed to ``sink(folder, reason)``."""
+        for failure in self._unlisted:
+            sink(*failure)
+        self._sink = sink
+
+    def refuse_empty(self) -> NoReturn:
+        error(self.scan.why_empty())
+        raise typer.Exit(EXIT_USAGE)
+
+    def finish(self, done: int) -> NoReturn:
+        """Exit 0 when every input was processed, 1 when some failed (already reported), 2
+        when stdin named no image at all."""
+        if self.scan.found == 0:
+            self.refuse_empty()
+        finish(done, self.scan.found + self.scan.unlisted)
 
 
 def run_inputs(
     counter: Counter,
-    paths: list[str],
+    paths: Iterable[str],
     threshold: float,
     batch_size: int,
     max_pixels: int,
     keep_images: bool = False,
+    *,
+    total: int | None = None,
+    on_error: Callable[[str, str], None] | None = None,
 ) -> Iterator[Outcome]:
-    """Counted outcomes in input order; unreadable inputs are reported and skipped.
+    """Counted outcomes in input order; unreadable inputs are reported (and passed to
+    ``on_error(path, message)``) and skipped.
 
-    Shows a progress bar on stderr when it is a terminal and there is more than one image.
+    Shows a progress bar on stderr when it is a terminal and there is more than one image
+    (``total``: the number of paths, None if unknown, as when they come from stdin).
     """
     from p2pcount.cli.progress import item_progress
     from p2pcount.pipeline import count_paths
 
+    if total is None and isinstance(paths, list):
+        total = len(paths)
     outcomes = count_paths(
         counter,
         paths,
@@ -126,15 +176,17 @@ def run_inputs(
         keep_images=keep_images,
         max_pixels=max_pixels,
     )
-    with item_progress(len(paths)) as advance:
+    with item_progress(total) as advance:
         for outcome in outcomes:
             advance()
             if outcome.error is not None:
                 error(outcome.error)
+                if on_error is not None:
+                    on_error(outcome.path, outcome.error)
                 continue
             yield outcome
 
 
-def finish(done: int, total: int) -> None:
+def finish(done: int, total: int) -> NoReturn:
     """Exit 0 when every input was processed, 1 when some failed (already reported)."""
     raise typer.Exit(EXIT_OK if done == total else EXIT_PARTIAL)

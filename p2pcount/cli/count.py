@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import CurrentStdout, collect_paths, finish, load_counter, run_inputs
+from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs, warning
 from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 
 
@@ -17,13 +17,14 @@ def count(
     soft: Annotated[
         bool, typer.Option("--soft", help="Report the soft count (sum of probabilities).")
     ] = False,
-    device: opt.Device = opt.DeviceChoice.auto,
+    device: opt.Device = "auto",
     precision: opt.Precision = opt.PrecisionChoice.auto,
     fmt: Annotated[
         opt.OutputFormat, typer.Option("--format", "-f", help="Output format on stdout.")
     ] = opt.OutputFormat.text,
     points: Annotated[
-        bool, typer.Option("--points", help="Include points [x, y, score] (json, jsonl).")
+        bool,
+        typer.Option("--points", help="Include points [x, y, score] (json and jsonl only)."),
     ] = False,
     batch_size: opt.BatchSize = 1,
     recursive: opt.Recursive = False,
@@ -34,27 +35,42 @@ def count(
 ) -> None:
     """Count people in images.
 
-    Text output is one line per image, COUNT<TAB>PATH, so `cut -f1` gives the counts.
+    Text output is one line per image, COUNT<TAB>PATH, so `cut -f1` gives the counts
+    (control characters and backslashes in PATH escaped as \\n, \\t, \\\\ …). In json,
+    jsonl and csv an input that failed is a record with an "error" field. With -, paths
+    are read from stdin as they arrive and each result is printed at once.
     """
     from p2pcount.formats import ResultWriter
 
+    if points and fmt in (opt.OutputFormat.text, opt.OutputFormat.csv):
+        warning(f"--points is ignored with --format {fmt.value}: points are in json and jsonl")
     counter_options = {"precision": precision.value, "tile_size": tile, "tile_above": tile_above}
     if distributed:
         from p2pcount.cli.sharded import count_sharded
 
         job = ShardedJob(threshold, batch_size, max_pixels, fmt.value, soft, points)
-        count_sharded(paths, recursive, weights, device.value, counter_options, job)
+        count_sharded(paths, recursive, weights, device, counter_options, job)
         return
-    inputs, unlisted = collect_paths(paths, recursive)
-    counter = load_counter(weights, device.value, **counter_options)
+    inputs = Inputs(paths, recursive)
+    counter = load_counter(weights, device, **counter_options)
     header = {"weights": counter.source, "threshold": threshold}
     writer = ResultWriter(CurrentStdout(), fmt.value, soft=soft, with_points=points, header=header)
+    inputs.report_folders_to(writer.write_error)
     done = 0
-    for outcome in run_inputs(counter, inputs, threshold, batch_size, max_pixels):
+    outcomes = run_inputs(
+        counter,
+        inputs.paths,
+        threshold,
+        batch_size,
+        max_pixels,
+        total=inputs.total,
+        on_error=writer.write_error,
+    )
+    for outcome in outcomes:
         writer.write(outcome.result, outcome.path)
         done += 1
     writer.close()
-    finish(done, len(inputs) + unlisted)
+    inputs.finish(done)
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,13 @@ def evaluate(
     ] = EvalFormat.csv,
     viz: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--viz", help="Write overlays (ground truth rings, predicted dots) here."),
+        typer.Option(
+            "--viz",
+            help="Write overlays here: matched predictions (dots), false heads (crosses), "
+            "missed heads (rings), with a legend.",
+        ),
     ] = None,
-    device: opt.Device = opt.DeviceChoice.auto,
+    device: opt.Device = "auto",
     precision: opt.Precision = opt.PrecisionChoice.fp32,
 ) -> None:
     """Count and localization metrics: MAE, MSE (root mean squared error), P/R/F1, nAP."""
@@ -71,14 +75,16 @@ def evaluate(
                     "(the dataset is never modified)"
                 )
             prepare_output_dir(viz)
-    counter = load_counter(weights, device.value, precision=precision.value)
+    counter = load_counter(weights, device, precision=precision.value)
     failures: list[str] = []
 
     def on_error(exc: Exception) -> None:
         error(str(exc))
         failures.append(str(exc))
 
-    on_image = _overlay_writer(viz, threshold, samples, on_error) if viz is not None else None
+    on_image = (
+        _overlay_writer(viz, threshold, radius, samples, on_error) if viz is not None else None
+    )
     with usage_errors():
         report = run_evaluation(
             counter,
@@ -114,21 +120,27 @@ def evaluate(
     raise typer.Exit(EXIT_PARTIAL if failures else EXIT_OK)
 
 
-def _overlay_writer(folder: Path, threshold: float, samples: list, on_error: Callable):
-    """Write ground truth and predictions of each evaluated image to ``folder``."""
+def _overlay_writer(
+    folder: Path, threshold: float, radius: float, samples: list, on_error: Callable
+):
+    """Write each evaluated image to ``folder`` with its predictions matched, false and
+    missed heads as the metrics count them (one-to-one within ``radius`` px)."""
     from p2pcount.errors import ImageError
     from p2pcount.images import load_image
-    from p2pcount.overlay_files import OverlayNamer, write_png_atomic
+    from p2pcount.metrics import match_points
+    from p2pcount.overlay_files import OverlayNamer, write_overlay_atomic
     from p2pcount.render import render_comparison
 
     namer = OverlayNamer(folder, [str(s.image) for s in samples])
 
     def write(evaluation: "ImageEvaluation") -> None:
         image = load_image(evaluation.path, max_pixels=None, exif=False)
-        overlay = render_comparison(image, evaluation.gt_points, evaluation.kept(threshold))
+        predicted = evaluation.kept(threshold)
+        matches = match_points(predicted, evaluation.gt_points, radius)
+        overlay = render_comparison(image, evaluation.gt_points, predicted, matches)
         target = namer.name_for(evaluation.path)
         try:
-            write_png_atomic(overlay, target)
+            write_overlay_atomic(overlay, target)
         except OSError as exc:
             on_error(ImageError(f"{target}: cannot write ({exc.strerror or exc})"))
 
@@ -139,7 +151,9 @@ def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{summary['images']} images", show_header=True)
+    from p2pcount.formats import plural
+
+    table = Table(title=plural(summary["images"], "image"), show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("threshold", f"{summary['threshold']:g}")

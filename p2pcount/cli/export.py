@@ -42,7 +42,10 @@ def export(
     ] = ExportOutputs.points,
     opset: Annotated[int, typer.Option("--opset", min=18, help="ONNX opset.")] = 18,
 ) -> None:
-    """Export for other runtimes. Input: images (B, 3, H, W) float RGB in [0, 1], any H, W."""
+    """Export a model for other runtimes (ONNX, TorchScript).
+
+    Input: images (B, 3, H, W) float RGB in [0, 1], any H and W.
+    """
     import warnings
 
     from p2pcount.checkpoint import load_model

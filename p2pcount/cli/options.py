@@ -1,15 +1,10 @@
 """Options shared by several commands, defined once."""
 
+import re
 from enum import Enum
 from typing import Annotated, Optional
 
 import typer
-
-
-class DeviceChoice(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 class OutputFormat(str, Enum):
@@ -38,14 +33,38 @@ Weights = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _probability(value: float) -> float:
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise typer.BadParameter(f"the threshold must be a number in [0, 1], not {value:g}")
+    return value
+
+
+def _device(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise typer.BadParameter(f"{value!r} is not a device: use auto, cpu, cuda or cuda:N")
+    return value
+
+
 Threshold = Annotated[
     float,
     typer.Option(
-        "--threshold", "-t", min=0.0, max=1.0, help="Probability above which a point counts."
+        "--threshold",
+        "-t",
+        metavar="PROBABILITY",
+        callback=_probability,
+        help="Probability above which a point counts, in [0, 1].",
     ),
 ]
 Device = Annotated[
-    DeviceChoice, typer.Option("--device", help="auto = CUDA if available, else CPU.")
+    str,
+    typer.Option(
+        "--device",
+        metavar="auto|cpu|cuda[:N]",
+        callback=_device,
+        help="auto = CUDA if available, else CPU; cuda:N = the N-th CUDA device.",
+    ),
 ]
 BatchSize = Annotated[
     int, typer.Option("--batch-size", "-b", min=1, help="Images of equal size per forward pass.")

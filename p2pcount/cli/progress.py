@@ -52,9 +52,10 @@ def stderr_progress(*columns: object, transient: bool = True) -> Progress:
 
 
 @contextmanager
-def item_progress(total: int) -> Iterator[Callable[[], None]]:
-    """Yield an ``advance()`` callable; draws a bar for more than one item on a terminal."""
-    if total <= 1 or not _interactive():
+def item_progress(total: int | None) -> Iterator[Callable[[], None]]:
+    """Yield an ``advance()`` callable; draws a bar for more than one item on a terminal
+    (``total`` None: unknown, a bar that counts)."""
+    if (total is not None and total <= 1) or not _interactive():
         yield lambda: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn

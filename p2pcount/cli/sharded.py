@@ -17,7 +17,6 @@ from p2pcount.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
-    NO_INPUTS,
     CurrentStdout,
     error,
     expand_paths,
@@ -39,14 +38,14 @@ def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | 
     from p2pcount.errors import P2PCountError
     from p2pcount.registry import resolve_weights
 
-    inputs, unlisted = expand_paths(paths, recursive)
+    inputs, scan = expand_paths(paths, recursive)
     if not inputs:
-        return NO_INPUTS
+        return scan.why_empty()
     try:
         weights_path = resolve_weights(weights, notify=message, progress=download_progress)
     except P2PCountError as exc:
         return str(exc)
-    return inputs, unlisted, str(weights_path)
+    return inputs, scan.unlisted, str(weights_path)
 
 
 def count_sharded(
@@ -108,6 +107,7 @@ def count_sharded(
                 ):
                     if message is not None:
                         error(message)
+                        writer.write_error(inputs[index], message)
                     else:
                         writer.write(result, inputs[index])
                         done += 1

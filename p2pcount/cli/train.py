@@ -1,5 +1,7 @@
 """``p2pcount train``: train a P2PNet on annotated crowd images."""
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -56,7 +58,7 @@ def train(
     val_every: Annotated[int, typer.Option("--val-every", min=1, help="Epochs.")] = 1,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loader processes.")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    device: opt.Device = opt.DeviceChoice.auto,
+    device: opt.Device = "auto",
     precision: opt.Precision = opt.PrecisionChoice.auto,
 ) -> None:
     """Train P2PNet with the original release's recipe (Hungarian matching, Adam, crops).
@@ -68,6 +70,7 @@ def train(
     from p2pcount.config import ModelConfig
     from p2pcount.datasets import load_dataset, summarize
     from p2pcount.distributed import shutdown_distributed
+    from p2pcount.formats import plural
     from p2pcount.training import TrainConfig, Trainer
 
     with usage_errors():
@@ -85,7 +88,7 @@ def train(
             val_every=val_every,
             workers=workers,
             seed=seed,
-            device=device.value,
+            device=device,
             precision=precision.value,
         )
         trainer = Trainer(
@@ -100,19 +103,21 @@ def train(
         )
     if trainer.dist.is_main:
         stats = summarize(samples)
+        first = trainer.start_epoch + 1
+        span = f"epoch {epochs}" if first == epochs else f"epochs {first}–{epochs}"
         message(
-            f"training on {stats['images']} images, {stats['points']} heads "
+            f"training on {plural(stats['images'], 'image')}, {plural(stats['points'], 'head')} "
             f"({stats['min_count']}–{stats['max_count']} per image; "
-            f"{trainer.dist.world_size} process(es), "
+            f"{plural(trainer.dist.world_size, 'process', 'processes')}, "
             f"{trainer.device}, autocast {trainer.autocast_dtype or 'off'}), "
-            f"{trainer.model.config.backbone}: {trainer.backbone_origin}, "
-            f"epochs {trainer.start_epoch + 1}–{epochs}"
+            f"{trainer.model.config.backbone}: {trainer.weights_origin}, {span}"
         )
     try:
         with train_progress(enabled=trainer.dist.is_main) as (on_step, on_epoch):
             trainer.run(on_step=on_step, on_epoch=on_epoch)
     except KeyboardInterrupt:
-        message(f"interrupted; continue with: p2pcount train ... -o {output_dir} --resume")
+        if trainer.dist.is_main:
+            message(f"interrupted; continue with: {_resume_command(trainer.dist.enabled)}")
         raise typer.Exit(130) from None
     except P2PCountError as exc:  # e.g. an image that turns out corrupt when it is decoded
         again = "continue with --resume" if trainer.state_path.is_file() else "start again"
@@ -122,3 +127,15 @@ def train(
         shutdown_distributed()
     if trainer.dist.is_main:
         message(f"done: {output_dir / 'best.safetensors'}")
+
+
+def _resume_command(torchrun: bool) -> str:
+    """The command line that continues this run: its own arguments (``sys.argv``), quoted for
+    a POSIX shell, with ``--resume`` added. Under torchrun, whose options this process does
+    not see, the torchrun part is left for the user to repeat."""
+    args = sys.argv[1:]
+    if "--resume" not in args:
+        args = [*args, "--resume"]
+    if torchrun:
+        return f"torchrun <the same options> -m {shlex.join(['p2pcount', *args])}"
+    return shlex.join(["p2pcount", *args])

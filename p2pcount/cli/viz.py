@@ -1,4 +1,4 @@
-"""``p2pcount viz``: draw the detected heads over each image, as PNG files."""
+"""``p2pcount viz``: draw the detected heads over each image, as PNG, JPEG or WebP files."""
 
 import sys
 from pathlib import Path
@@ -8,22 +8,39 @@ import typer
 
 from p2pcount.cli import options as opt
 from p2pcount.cli.common import (
+    EXIT_USAGE,
+    NO_INPUTS,
     collect_paths,
     error,
     finish,
     load_counter,
     run_inputs,
     usage_errors,
+    warning,
 )
 from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.formats import one_line
+from p2pcount.overlay_files import (
+    OverlayFormat,
+    OverlayNamer,
+    prepare_output_dir,
+    split_own_overlays,
+    write_overlay_atomic,
+)
 
 
 def viz(
     paths: opt.Paths,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Folder for the <stem>_p2p.png files.")
+        Path,
+        typer.Option("--output-dir", "-o", help="Folder for the <stem>_p2p.<format> files."),
     ] = Path("."),
+    fmt: Annotated[
+        OverlayFormat,
+        typer.Option(
+            "--format", "-f", help="File format of the overlays (JPEG, WebP: quality 90)."
+        ),
+    ] = OverlayFormat.png,
     weights: opt.Weights = None,
     threshold: opt.Threshold = 0.5,
     radius: Annotated[
@@ -32,9 +49,17 @@ def viz(
     ] = None,
     color: Annotated[str, typer.Option("--color", help="Dot colour: a name or #rrggbb.")] = "red",
     heatmap: Annotated[
-        bool, typer.Option("--heatmap", help="Blend the per-cell probability map underneath.")
+        bool,
+        typer.Option(
+            "--heatmap",
+            help="Blend the per-cell probability map (inferno colours, opacity rising with "
+            "the probability) and its legend, bottom right.",
+        ),
     ] = False,
-    device: opt.Device = opt.DeviceChoice.auto,
+    label: Annotated[
+        bool, typer.Option("--label/--no-label", help="Write the count in the top-left corner.")
+    ] = True,
+    device: opt.Device = "auto",
     precision: opt.Precision = opt.PrecisionChoice.auto,
     batch_size: opt.BatchSize = 1,
     recursive: opt.Recursive = False,
@@ -42,21 +67,22 @@ def viz(
     tile: opt.Tile = DEFAULT_TILE_SIZE,
     tile_above: opt.TileAbove = DEFAULT_TILE_ABOVE,
 ) -> None:
-    """Write an overlay PNG per image: a dot per detected head and the count.
+    """Write an overlay per image: a dot per detected head, the count, optionally a heat map.
 
-    Prints the path of each file written on stdout.
+    Prints COUNT<TAB>OVERLAY_PATH on stdout for each file written (the count as `count`
+    prints it). Overlays of an earlier run found in the output folder are not drawn over.
     """
-    from p2pcount.overlay_files import OverlayNamer, prepare_output_dir, write_png_atomic
     from p2pcount.render import parse_color, render_overlay
 
     with usage_errors():
         parse_color(color)
         prepare_output_dir(output_dir)
-    inputs, unlisted = collect_paths(paths, recursive)
+    found, unlisted = collect_paths(paths, recursive)
+    inputs = _drop_own_overlays(found, output_dir)
     counter = load_counter(
-        weights, device.value, precision=precision.value, tile_size=tile, tile_above=tile_above
+        weights, device, precision=precision.value, tile_size=tile, tile_above=tile_above
     )
-    namer = OverlayNamer(output_dir, inputs)
+    namer = OverlayNamer(output_dir, found, fmt)  # skipped overlays are never overwritten
     done = 0
     outcomes = run_inputs(counter, inputs, threshold, batch_size, max_pixels, keep_images=True)
     for outcome in outcomes:
@@ -67,14 +93,32 @@ def viz(
             radius=radius,
             color=color,
             heatmap=heatmap,
+            label=label,
             stride=counter.config.stride,
         )
         try:
-            write_png_atomic(overlay, target)
+            write_overlay_atomic(overlay, target, fmt)
         except OSError as exc:
             error(f"{target}: cannot write ({exc.strerror or exc})")
             continue
-        sys.stdout.write(one_line(str(target)) + "\n")  # above a live progress bar
+        line = f"{outcome.result.count}\t{one_line(str(target))}\n"
+        sys.stdout.write(line)  # above a live progress bar
         sys.stdout.flush()
         done += 1
     finish(done, len(inputs) + unlisted)
+
+
+def _drop_own_overlays(inputs: list[str], output_dir: Path) -> list[str]:
+    """``inputs`` less the overlays of earlier runs in ``output_dir``, said once on stderr;
+    exits 2 when nothing is left."""
+    kept, skipped = split_own_overlays(inputs, output_dir)
+    if skipped:
+        files = "overlay" if len(skipped) == 1 else "overlays"
+        warning(
+            f"skipped {len(skipped)} {files} written by p2pcount in {output_dir} "
+            "(named <stem>_p2p.<ext>; write to another --output-dir to draw over them)"
+        )
+    if not kept:
+        error(NO_INPUTS)
+        raise typer.Exit(EXIT_USAGE)
+    return kept

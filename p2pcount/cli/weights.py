@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from p2pcount.cli.common import message, usage_errors
+from p2pcount.cli.help import Command
 
 app = typer.Typer(
     help="List, download, convert and inspect model weights.",
@@ -17,7 +18,7 @@ app = typer.Typer(
 )
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_models() -> None:
     """Show the named models, where they come from and whether each is present locally."""
     from p2pcount.registry import REGISTRY, is_present, model_path
@@ -32,7 +33,7 @@ def list_models() -> None:
             message(f"  source: {entry.url}")
 
 
-@app.command("fetch")
+@app.command("fetch", cls=Command)
 def fetch(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Model name (see `weights list`).")],
 ) -> None:
@@ -46,7 +47,7 @@ def fetch(
     typer.echo(str(path))
 
 
-@app.command("import")
+@app.command("import", cls=Command)
 def import_weights(
     source: Annotated[
         Path, typer.Argument(metavar="SOURCE", help="A .pth/.pt/.safetensors checkpoint.")
@@ -54,13 +55,23 @@ def import_weights(
     dest: Annotated[
         Path, typer.Argument(metavar="DEST", help="Where to write the .safetensors file.")
     ],
-    half: Annotated[bool, typer.Option("--half", help="Store float16 tensors.")] = False,
+    half: Annotated[
+        bool, typer.Option("--half", help="Store float16 tensors (default: as SOURCE stores them).")
+    ] = False,
+    float32: Annotated[
+        bool, typer.Option("--float32", help="Store float32 tensors (default: as SOURCE).")
+    ] = False,
 ) -> None:
-    """Convert a checkpoint (the original release's SHTechA.pth, say) to p2pcount's format."""
-    from p2pcount.checkpoint import build_model, read_weights, save_weights
+    """Convert a checkpoint (the original release's SHTechA.pth, say) to p2pcount's format.
+
+    A safetensors SOURCE keeps its metadata (name, licence, notes …) and its dtype.
+    """
+    from p2pcount.checkpoint import build_model, read_weights, save_weights, stored_dtype
     from p2pcount.errors import ConfigError
 
     with usage_errors():
+        if half and float32:
+            raise ConfigError("--half and --float32 contradict each other; give one")
         if dest.suffix != ".safetensors":
             raise ConfigError(f"{dest}: the destination must end in .safetensors")
         if os.path.exists(dest) and dest.resolve() == source.resolve():
@@ -69,12 +80,14 @@ def import_weights(
         model = build_model(loaded)
         import torch
 
-        meta = {"origin": loaded.origin, "imported_from": source.name}
-        save_weights(dest, model, metadata=meta, dtype=torch.float16 if half else None)
+        # The source's metadata is kept (its config is rewritten by save_weights).
+        meta = {"origin": loaded.origin, **loaded.metadata, "imported_from": source.name}
+        dtype = torch.float16 if half else torch.float32 if float32 else stored_dtype(loaded)
+        save_weights(dest, model, metadata=meta, dtype=dtype)
     typer.echo(str(dest))
 
 
-@app.command("info")
+@app.command("info", cls=Command)
 def info(
     spec: Annotated[str, typer.Argument(metavar="WEIGHTS", help="A weights file or a model name.")],
 ) -> None:
