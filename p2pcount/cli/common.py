@@ -96,16 +96,11 @@ def scan_inputs(
     return InputScan(paths, stdin_lines() if "-" in paths else (), recursive, on_error=report)
 
 
-def expand_paths(paths: list[str], recursive: bool) -> tuple[list[str], InputScan]:
-    """Every image path of the inputs, read to the end, and the scan that found them."""
-    scan = scan_inputs(paths, recursive)
-    return list(scan), scan
-
-
 def collect_paths(paths: list[str], recursive: bool) -> tuple[list[str], int]:
-    """:func:`expand_paths` as (paths, number of folders that could not be listed), exiting 2
-    when there are no images at all."""
-    found, scan = expand_paths(paths, recursive)
+    """Every image path of the inputs, read to the end, and the number of folders that could
+    not be listed; exits 2 when there are no images at all."""
+    scan = scan_inputs(paths, recursive)
+    found = list(scan)
     if not found:
         error(scan.why_empty())
         raise typer.Exit(EXIT_USAGE)

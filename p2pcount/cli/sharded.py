@@ -19,9 +19,9 @@ from p2pcount.cli.common import (
     EXIT_USAGE,
     CurrentStdout,
     error,
-    expand_paths,
     load_counter,
     message,
+    scan_inputs,
     usage_errors,
 )
 
@@ -32,20 +32,22 @@ ROUND_PER_RANK = 64
 
 
 def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | str:
-    """On rank 0: (inputs, number of folders that could not be listed, weights path), or the
-    error message that stops every rank."""
+    """On rank 0: (inputs, the (folder, reason) of each folder that could not be listed,
+    weights path), or the error message that stops every rank."""
     from p2pcount.cli.progress import download_progress
     from p2pcount.errors import P2PCountError
     from p2pcount.registry import resolve_weights
 
-    inputs, scan = expand_paths(paths, recursive)
+    unlisted: list[tuple[str, str]] = []
+    scan = scan_inputs(paths, recursive, lambda *failure: unlisted.append(failure))
+    inputs = list(scan)
     if not inputs:
         return scan.why_empty()
     try:
         weights_path = resolve_weights(weights, notify=message, progress=download_progress)
     except P2PCountError as exc:
         return str(exc)
-    return inputs, scan.unlisted, str(weights_path)
+    return inputs, unlisted, str(weights_path)
 
 
 def count_sharded(
@@ -84,6 +86,8 @@ def count_sharded(
             writer = ResultWriter(
                 CurrentStdout(), job.fmt, soft=job.soft, with_points=job.points, header=header
             )
+            for folder, reason in unlisted:
+                writer.write_error(folder, reason)
         done = 0
         step = ROUND_PER_RANK * info.world_size
         for start in range(0, len(inputs), step):
@@ -114,7 +118,7 @@ def count_sharded(
         if writer is not None:
             writer.close()
         code = broadcast_from_main(
-            EXIT_OK if done == len(inputs) + unlisted else EXIT_PARTIAL, info
+            EXIT_OK if done == len(inputs) + len(unlisted) else EXIT_PARTIAL, info
         )
     finally:
         shutdown_distributed()
