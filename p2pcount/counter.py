@@ -202,6 +202,11 @@ class Counter:
         TypeError for other inputs, ValueError for images of different sizes.
         """
         threshold = check_threshold(threshold)
+        if isinstance(images, (str, Path, Image.Image, np.ndarray)):
+            raise TypeError(
+                "count_batch takes a list of images (paths, PIL images or arrays); "
+                "count() takes one"
+            )
         if not images:
             return []
         paths = [str(im) if isinstance(im, (str, Path)) else None for im in images]

@@ -36,6 +36,10 @@ _SAVE_AS: dict[OverlayFormat, tuple[str, dict[str, int]]] = {
     OverlayFormat.webp: ("WEBP", {"quality": 90}),
 }
 
+#: The EXIF "Software" tag (0x0131) and its value, written into every overlay, so that an
+#: overlay can be told from a user's file that only has an overlay's name.
+_SOFTWARE_TAG, _SOFTWARE = 0x0131, "p2pcount"
+
 #: Names p2pcount gives overlays: ``<stem>_p2p.<ext>`` or ``<stem>_p2p-N.<ext>``.
 _OVERLAY_NAME = re.compile(
     r".+_p2p(-[0-9]+)?\.(" + "|".join(re.escape(f.value) for f in OverlayFormat) + ")"
@@ -47,7 +51,8 @@ class OverlayNamer:
 
     A name already given in this run (two inputs with the same stem) or that would be an
     input file itself gets a numbered variant, ``<stem>_p2p-2.<ext>`` …, so one run never
-    overwrites its own outputs or any input.
+    overwrites its own outputs or any input. An earlier run's overlay (skipped, not an
+    input) is replaced: running ``viz`` again leaves the same files.
     """
 
     def __init__(
@@ -73,24 +78,42 @@ class OverlayNamer:
 def write_overlay_atomic(
     image: Image.Image, target: Path, fmt: OverlayFormat = OverlayFormat.png
 ) -> None:
-    """Save ``image`` in ``fmt`` at ``target`` via a temporary file and a rename."""
+    """Save ``image`` in ``fmt`` at ``target`` via a temporary file and a rename, marked as
+    p2pcount's in its EXIF "Software" tag."""
+    from PIL import Image
+
     pillow_format, options = _SAVE_AS[fmt]
+    exif = Image.Exif()
+    exif[_SOFTWARE_TAG] = _SOFTWARE
     with atomic_path(target) as tmp:
-        image.save(tmp, format=pillow_format, **options)
+        image.save(tmp, format=pillow_format, exif=exif.tobytes(), **options)
+
+
+def is_own_overlay(path: str | Path) -> bool:
+    """Whether ``path`` is an overlay p2pcount wrote: named like one and marked in its EXIF."""
+    from PIL import Image
+
+    if not _OVERLAY_NAME.fullmatch(Path(path).name):
+        return False
+    try:
+        with Image.open(path) as image:
+            return image.getexif().get(_SOFTWARE_TAG) == _SOFTWARE
+    except (OSError, SyntaxError, ValueError):  # not an image Pillow reads: not ours
+        return False
 
 
 def split_own_overlays(inputs: list[str], output_dir: Path) -> tuple[list[str], list[str]]:
     """(inputs to draw, skipped inputs) in input order.
 
-    An input is skipped when it lies in ``output_dir`` (both resolved) and is named like an
-    overlay of p2pcount (``<stem>_p2p.<ext>``, ``<stem>_p2p-N.<ext>``, any overlay format):
-    drawing over it would make an overlay of an overlay.
+    An input is skipped when it lies in ``output_dir`` (both resolved) and is an overlay
+    p2pcount wrote (see :func:`is_own_overlay`): drawing over it would make an overlay of
+    an overlay. A user's file that only has an overlay's name is an input like any other.
     """
     folder = output_dir.resolve()
     kept: list[str] = []
     skipped: list[str] = []
     for path in inputs:
-        own = _OVERLAY_NAME.fullmatch(Path(path).name) and Path(path).parent.resolve() == folder
+        own = Path(path).parent.resolve() == folder and is_own_overlay(path)
         (skipped if own else kept).append(path)
     return kept, skipped
 

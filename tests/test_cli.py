@@ -307,8 +307,8 @@ def test_viz_never_overwrites_inputs(runner, tmp_path, all_heads_weights) -> Non
     result = invoke(runner, ["viz", str(first), str(clash), "-o", str(tmp_path)], all_heads_weights)
     assert result.exit_code == 0
     assert clash.read_bytes() == original
-    # x_p2p.png is named like an overlay in the output folder: skipped, not drawn over
-    assert result.stdout == f"16\t{tmp_path / 'x_p2p-2.png'}\n"
+    # x_p2p.png has an overlay's name but p2pcount did not write it: an input like any other
+    assert result.stdout == (f"16\t{tmp_path / 'x_p2p-2.png'}\n16\t{tmp_path / 'x_p2p_p2p.png'}\n")
 
 
 def test_viz_same_stem_twice_gets_two_files(runner, tmp_path, all_heads_weights) -> None:

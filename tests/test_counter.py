@@ -121,6 +121,8 @@ def test_count_batch_takes_paths(counter: Counter, tmp_path: Path) -> None:
         counter.count_batch([tmp_path / "missing.png"])
     with pytest.raises(ImageError, match="over the --max-pixels limit"):
         counter.count_batch(paths, max_pixels=100)
+    with pytest.raises(TypeError, match="count_batch takes a list of images"):
+        counter.count_batch(str(paths[1]))  # not read character by character
 
 
 def test_from_pretrained_has_the_command_lines_default(monkeypatch, random_weights) -> None:

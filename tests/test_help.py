@@ -43,11 +43,23 @@ def test_version() -> None:
     assert result.exit_code == 0 and result.stdout == f"p2pcount {version('p2pcount')}\n"
 
 
-@pytest.mark.parametrize("value", ["nan", "1.5", "-0.1", "inf"])
+@pytest.mark.parametrize("value", ["nan", "1.5", "-0.1", "inf", "abc"])
 def test_threshold_must_be_a_probability(value: str, tmp_path) -> None:
     result = CliRunner().invoke(app, ["count", str(tmp_path), "-t", value])
     assert result.exit_code == 2
-    assert "the threshold must be a number in [0, 1], not" in result.stderr
+    assert f"the threshold must be a number in [0, 1], not {value}\n" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "x"])
+def test_eval_radius_must_be_a_distance(value: str, tmp_path) -> None:
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), "--radius", value])
+    assert result.exit_code == 2
+    assert f"the radius must be a number of pixels ≥ 0, not {value}\n" in result.stderr
+
+
+def test_commands_in_help_stay_on_one_line() -> None:
+    text = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "60"}).stdout
+    assert "\n  torchrun --nproc-per-node K -m p2pcount train ...\n" in text
 
 
 def test_device_takes_a_cuda_index(tmp_path, random_weights) -> None:

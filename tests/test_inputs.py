@@ -7,9 +7,11 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +158,63 @@ def test_points_with_text_or_csv_warns(fmt, tmp_path, all_heads_weights) -> None
         f"p2pcount: warning: --points is ignored with --format {fmt}: "
         "points are in json and jsonl\n"
     )
+
+
+def start_counting_stdin(weights: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "p2pcount", "count", "-", "-w", str(weights), *extra],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def first_line_of(process: subprocess.Popen) -> bytes:
+    line: list[bytes] = []
+    reader = threading.Thread(target=lambda: line.append(process.stdout.readline()))
+    reader.start()
+    reader.join(timeout=60)
+    return line[0] if line else b""
+
+
+def test_ctrl_c_while_waiting_for_stdin_exits_cleanly(tmp_path, all_heads_weights) -> None:
+    """Stopping ``inotifywait … | p2pcount count -`` with Ctrl-C: exit 130, no crash of
+    the interpreter (the thread waiting on stdin holds no lock), a json document closed."""
+    image = save_rgb(tmp_path / "1.png")
+    process = start_counting_stdin(all_heads_weights, "-f", "json")
+    try:
+        process.stdin.write(f"{image}\n".encode())
+        process.stdin.flush()
+        head = first_line_of(process)
+        assert head.startswith(b'{"weights"')
+        time.sleep(1.0)  # the result is written once its image is counted
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        out, err = process.stdout.read(), process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+    assert b"Fatal Python error" not in err and b"Traceback" not in err
+    assert json.loads(head + out)["images"] == [
+        {"path": str(image), "width": 24, "height": 16, "count": 24, "soft_count": 21.139}
+    ]
+
+
+def test_a_closed_stdout_while_waiting_for_stdin_exits_1_quietly(tmp_path, all_heads_weights):
+    """``p2pcount count - | head -1``: the reader goes away, p2pcount exits 1 without a word."""
+    first, second = save_rgb(tmp_path / "1.png"), save_rgb(tmp_path / "2.png")
+    process = start_counting_stdin(all_heads_weights)
+    try:
+        process.stdin.write(f"{first}\n".encode())
+        process.stdin.flush()
+        assert first_line_of(process) == f"24\t{first}\n".encode()
+        process.stdout.close()  # like head -1 after its line
+        process.stdin.write(f"{second}\n".encode())
+        process.stdin.flush()
+        assert process.wait(timeout=60) == 1
+        err = process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+    assert err == b""

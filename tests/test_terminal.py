@@ -7,6 +7,7 @@ Each command runs in a real process (``python -m p2pcount``), as from a shell.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -140,6 +141,14 @@ def test_results_print_above_the_bar_when_stdout_is_the_terminal_too(
     for i in range(4):  # the terminal shows the tab as spaces
         assert re.search(rf"K\d+ +{re.escape(str(folder / f'{i}.png'))}\r\n", run.terminal)
     assert "9.png: not an image file" in run.terminal
+
+
+def test_long_result_lines_are_not_wrapped_above_the_bar(folder, all_heads_weights, tmp_path):
+    args = ["count", str(folder), "-w", str(all_heads_weights), "-f", "jsonl", "--points"]
+    run = run_in_terminal(args, tmp_path, stdout_on_terminal=True, env={"COLUMNS": "60"})
+    records = re.findall(r'\{"path": [^\r\n]*\}(?=\r\n)', run.terminal)
+    assert len(records) == 5  # four counted, one failed; each whole on its line
+    assert {len(json.loads(r)) for r in records} == {2, 6}  # errors; results with points
 
 
 def test_viz_lists_what_it_wrote_on_stdout(folder, all_heads_weights, tmp_path) -> None:

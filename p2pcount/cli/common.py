@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -12,7 +13,6 @@ import typer
 
 from p2pcount.errors import P2PCountError
 from p2pcount.formats import one_line
-from p2pcount.inputs import NO_INPUTS  # noqa: F401 (the commands' message)
 
 if TYPE_CHECKING:
     from p2pcount.counter import Counter
@@ -73,11 +73,29 @@ class CurrentStdout:
         sys.stdout.flush()
 
 
-def stdin_lines() -> io.TextIOBase:
-    """stdin as text, undecodable bytes kept (file names need not be UTF-8)."""
-    if hasattr(sys.stdin, "buffer"):
-        return io.TextIOWrapper(sys.stdin.buffer, errors="surrogateescape")
-    return sys.stdin
+def stdin_lines() -> Iterator[str]:
+    """stdin's lines as text, undecodable bytes kept (file names need not be UTF-8).
+
+    The real stdin is read with ``os.read`` on its descriptor, without Python's buffered
+    reader: the thread waiting there for the next path (see ``pipeline``) then holds no lock
+    that the interpreter needs when it exits (after Ctrl-C or a closed stdout), so that
+    exit stays clean. Streams without a descriptor (tests) are read as they are.
+    """
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        if hasattr(sys.stdin, "buffer"):
+            yield from io.TextIOWrapper(sys.stdin.buffer, errors="surrogateescape")
+        else:
+            yield from sys.stdin
+        return
+    pending = b""
+    while chunk := os.read(fd, 65536):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield os.fsdecode(line) + "\n"
+    if pending:
+        yield os.fsdecode(pending)
 
 
 def scan_inputs(

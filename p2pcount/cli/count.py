@@ -66,10 +66,12 @@ def count(
         total=inputs.total,
         on_error=writer.write_error,
     )
-    for outcome in outcomes:
-        writer.write(outcome.result, outcome.path)
-        done += 1
-    writer.close()
+    try:
+        for outcome in outcomes:
+            writer.write(outcome.result, outcome.path)
+            done += 1
+    finally:  # a json document stays whole when Ctrl-C stops the run
+        writer.close()
     inputs.finish(done)
 
 

@@ -52,6 +52,7 @@ def evaluate(
         Optional[Path],  # noqa: UP045
         typer.Option(
             "--viz",
+            metavar="DIR",
             help="Write overlays here: matched predictions (dots), false heads (crosses), "
             "missed heads (rings), with a legend.",
         ),

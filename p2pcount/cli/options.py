@@ -35,9 +35,25 @@ Weights = Annotated[
 ]
 
 
-def _probability(value: float) -> float:
+def _probability(text: str) -> float:
+    """``--threshold``'s value: a number in [0, 1] (not nan), or a usage error saying so."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise typer.BadParameter(f"the threshold must be a number in [0, 1], not {value:g}")
+        raise typer.BadParameter(f"the threshold must be a number in [0, 1], not {text}")
+    return value
+
+
+def _distance(text: str) -> float:
+    """A radius in pixels: a number ≥ 0 (not nan or inf), or a usage error saying so."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < float("inf"):
+        raise typer.BadParameter(f"the radius must be a number of pixels ≥ 0, not {text}")
     return value
 
 
@@ -53,7 +69,7 @@ Threshold = Annotated[
         "--threshold",
         "-t",
         metavar="PROBABILITY",
-        callback=_probability,
+        parser=_probability,
         help="Probability above which a point counts, in [0, 1].",
     ),
 ]
@@ -116,7 +132,10 @@ ValDatasetFormat = Annotated[
     typer.Option("--val-format", help=f"--val's layout: {_LAYOUTS}.", show_default=False),
 ]
 Radius = Annotated[
-    float, typer.Option("--radius", min=0.0, help="Match radius (pixels) for P/R/F1.")
+    float,
+    typer.Option(
+        "--radius", metavar="PIXELS", parser=_distance, help="Match radius (pixels) for P/R/F1."
+    ),
 ]
 Tile = Annotated[
     int,

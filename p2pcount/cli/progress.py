@@ -44,7 +44,7 @@ def stderr_progress(*columns: object, transient: bool = True) -> Progress:
 
     return Progress(
         *columns,
-        console=Console(stderr=True),
+        console=Console(stderr=True, soft_wrap=True),  # lines printed above it stay whole
         transient=transient,
         redirect_stdout=_stdout_on_stderr_terminal(),
         redirect_stderr=True,

@@ -63,6 +63,7 @@ def train(
 ) -> None:
     """Train P2PNet with the original release's recipe (Hungarian matching, Adam, crops).
 
+    \b
     Works under torchrun for several processes or machines:
     torchrun --nproc-per-node K -m p2pcount train ...
     """

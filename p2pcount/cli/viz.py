@@ -9,7 +9,6 @@ import typer
 from p2pcount.cli import options as opt
 from p2pcount.cli.common import (
     EXIT_USAGE,
-    NO_INPUTS,
     collect_paths,
     error,
     finish,
@@ -82,7 +81,7 @@ def viz(
     counter = load_counter(
         weights, device, precision=precision.value, tile_size=tile, tile_above=tile_above
     )
-    namer = OverlayNamer(output_dir, found, fmt)  # skipped overlays are never overwritten
+    namer = OverlayNamer(output_dir, inputs, fmt)  # a rerun replaces its own overlays
     done = 0
     outcomes = run_inputs(counter, inputs, threshold, batch_size, max_pixels, keep_images=True)
     for outcome in outcomes:
@@ -119,6 +118,6 @@ def _drop_own_overlays(inputs: list[str], output_dir: Path) -> list[str]:
             "(named <stem>_p2p.<ext>; write to another --output-dir to draw over them)"
         )
     if not kept:
-        error(NO_INPUTS)
+        error(f"no input images left: every input is an overlay p2pcount wrote in {output_dir}")
         raise typer.Exit(EXIT_USAGE)
     return kept
