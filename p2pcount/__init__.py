@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from p2pcount.counter import Counter, CountResult
+    from p2pcount.infer.counter import Counter, CountResult
 
 __all__ = ["Counter", "CountResult", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Counter", "CountResult"):
-        from p2pcount import counter
+        from p2pcount.infer import counter
 
         return getattr(counter, name)
     raise AttributeError(f"module 'p2pcount' has no attribute {name!r}")

@@ -37,10 +37,10 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from p2pcount.checkpoint import load_model, save_weights  # noqa: E402
-from p2pcount.config import ModelConfig  # noqa: E402
-from p2pcount.counter import Counter  # noqa: E402
-from p2pcount.model import P2PNet  # noqa: E402
+from p2pcount.infer.counter import Counter  # noqa: E402
+from p2pcount.model.config import ModelConfig  # noqa: E402
+from p2pcount.model.network import P2PNet  # noqa: E402
+from p2pcount.weights.checkpoint import load_model, save_weights  # noqa: E402
 
 P2PCOUNT = [str(REPO / ".venv" / "bin" / "p2pcount")]
 PYTHON = str(REPO / ".venv" / "bin" / "python")
@@ -217,8 +217,8 @@ def section_folder(weights: Path, workdir: Path, quick: bool, precision: str) ->
     """Files → decoded → batched → counted (count_paths, decoding in background threads),
     against the pure forward passes of the same batches, both warmed up, in this process;
     and the whole `p2pcount count FOLDER` command for reference."""
-    from p2pcount.images import load_image
-    from p2pcount.pipeline import count_paths
+    from p2pcount.infer.batcher import count_paths
+    from p2pcount.io.images import load_image
 
     folder = workdir / "frames"
     folder.mkdir(exist_ok=True)
@@ -292,8 +292,8 @@ def section_memory(weights: Path, workdir: Path, quick: bool, precision: str) ->
 
 def section_tiling(precision: str) -> None:
     """A 2048x1536 synthetic crowd counted whole and in 1024-px tiles (bundled model)."""
-    from p2pcount.metrics import match_points
-    from p2pcount.synthetic import generate_scene
+    from p2pcount.data.synthetic import generate_scene
+    from p2pcount.evaluate.metrics import match_points
 
     weights = REPO / "weights" / "synthetic-demo.safetensors"
     image, truth = generate_scene(np.random.default_rng(7), 2048, 1536, 600)
@@ -326,8 +326,8 @@ def section_accuracy(quick: bool) -> None:
             "make it with scripts/make_synthetic.py data/syn-test --count 120 --seed 3)"
         )
         return
-    from p2pcount.datasets import load_dataset
-    from p2pcount.images import load_image
+    from p2pcount.data.datasets import load_dataset
+    from p2pcount.io.images import load_image
 
     samples = load_dataset(test_list)[: 20 if quick else 100]
     fp32 = Counter.from_weights(weights, device="cpu", precision="fp32")

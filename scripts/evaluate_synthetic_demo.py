@@ -22,13 +22,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from p2pcount import Counter  # noqa: E402
-from p2pcount.datasets import load_dataset  # noqa: E402
-from p2pcount.evaluation import evaluate  # noqa: E402
-from p2pcount.synthetic import (  # noqa: E402
+from p2pcount.data.datasets import load_dataset  # noqa: E402
+from p2pcount.data.synthetic import (  # noqa: E402
     generate_background,
     generate_empty,
     write_dataset,
 )
+from p2pcount.evaluate.evaluation import evaluate  # noqa: E402
 
 
 def main() -> None:

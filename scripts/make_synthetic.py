@@ -16,10 +16,10 @@ from pathlib import Path
 def _load_write_dataset() -> Callable[..., Path]:
     """Import :func:`p2pcount.synthetic.write_dataset`, from this checkout if not installed."""
     try:
-        from p2pcount.synthetic import write_dataset
+        from p2pcount.data.synthetic import write_dataset
     except ModuleNotFoundError:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from p2pcount.synthetic import write_dataset
+        from p2pcount.data.synthetic import write_dataset
     return write_dataset
 
 

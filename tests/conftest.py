@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from p2pcount.checkpoint import save_weights
-from p2pcount.config import ModelConfig
-from p2pcount.model import P2PNet
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.network import P2PNet
+from p2pcount.weights.checkpoint import save_weights
 
 
 def constant_model(logit: float, offset: float = 0.0, backbone: str = "vgg16") -> P2PNet:

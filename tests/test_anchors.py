@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from p2pcount.anchors import (
+from p2pcount.model.anchors import (
     AnchorCache,
     anchor_offsets,
     decode,

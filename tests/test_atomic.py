@@ -1,4 +1,4 @@
-"""p2pcount.atomic: a target is replaced whole or not at all, whatever its name's length."""
+"""p2pcount.io.atomic: a target is replaced whole or not at all, whatever its name's length."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from p2pcount.atomic import atomic_path
+from p2pcount.io.atomic import atomic_path
 
 
 def test_a_name_near_the_limit_is_written(tmp_path: Path) -> None:

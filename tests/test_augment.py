@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from p2pcount.augment import MEAN_RGB, AugmentConfig, crop, hflip, pad_to, random_crops, rescale
+from p2pcount.train.augment import (
+    MEAN_RGB,
+    AugmentConfig,
+    crop,
+    hflip,
+    pad_to,
+    random_crops,
+    rescale,
+)
 
 
 def test_hflip_mirrors_points_exactly() -> None:

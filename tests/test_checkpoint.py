@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from p2pcount.checkpoint import (
+from p2pcount.errors import WeightsError
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.network import P2PNet
+from p2pcount.weights.checkpoint import (
     CONFIG_KEY,
     describe,
     load_model,
@@ -17,9 +20,6 @@ from p2pcount.checkpoint import (
     read_weights,
     save_weights,
 )
-from p2pcount.config import ModelConfig
-from p2pcount.errors import WeightsError
-from p2pcount.model import P2PNet
 
 
 def _outputs(model: P2PNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,7 +157,7 @@ def test_unrelated_state_dict_is_not_p2pnet(tmp_path: Path) -> None:
 def test_exported_models_are_named_not_loaded(tmp_path: Path, fmt: str) -> None:
     if fmt == "onnx":
         pytest.importorskip("onnxscript")
-    from p2pcount.export import export_model
+    from p2pcount.export.exporter import export_model
 
     exported = export_model(P2PNet(), tmp_path / f"model.{'onnx' if fmt == 'onnx' else 'pt'}", fmt)
     renamed = Path(shutil.copy(exported, tmp_path / "model.bin"))  # found by content, not name

@@ -340,7 +340,7 @@ def test_weights_info_and_import(runner, tmp_path, all_heads_weights) -> None:
     assert details["config"]["backbone"] == "vgg16" and details["parameters"] > 17_000_000
     import torch
 
-    from p2pcount.checkpoint import read_weights
+    from p2pcount.weights.checkpoint import read_weights
 
     pth = tmp_path / "plain.pth"
     torch.save({"model": read_weights(all_heads_weights).state}, pth)
@@ -425,7 +425,7 @@ def test_paths_that_cannot_be_checked_are_one_line(runner, images, all_heads_wei
 def test_weights_info_refuses_what_count_cannot_load(runner, tmp_path, all_heads_weights) -> None:
     import torch
 
-    from p2pcount.checkpoint import read_weights
+    from p2pcount.weights.checkpoint import read_weights
 
     state = read_weights(all_heads_weights).state
     partial = tmp_path / "partial.pth"

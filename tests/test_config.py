@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from p2pcount.config import ModelConfig
 from p2pcount.errors import ConfigError
+from p2pcount.model.config import ModelConfig
 
 
 def test_json_round_trip() -> None:

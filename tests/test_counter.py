@@ -10,7 +10,7 @@ from PIL import Image
 
 from p2pcount import Counter
 from p2pcount.errors import ConfigError, ImageError
-from p2pcount.pipeline import count_paths
+from p2pcount.infer.batcher import count_paths
 from tests.conftest import constant_model
 
 
@@ -126,7 +126,7 @@ def test_count_batch_takes_paths(counter: Counter, tmp_path: Path) -> None:
 
 
 def test_from_pretrained_has_the_command_lines_default(monkeypatch, random_weights) -> None:
-    import p2pcount.registry as registry
+    import p2pcount.weights.registry as registry
 
     asked: list[str | None] = []
 

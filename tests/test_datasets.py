@@ -1,4 +1,4 @@
-"""Tests of p2pcount.datasets on tiny datasets built in tmp_path."""
+"""Tests of p2pcount.data.datasets on tiny datasets built in tmp_path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from p2pcount.datasets import FORMATS, Sample, detect_format, load_dataset, summarize
+from p2pcount.data.datasets import FORMATS, Sample, detect_format, load_dataset, summarize
 from p2pcount.errors import ConfigError, DatasetError
 
 WIDTH, HEIGHT = 16, 12

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from p2pcount import device as device_module
-from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.errors import ConfigError
+from p2pcount.infer import device as device_module
+from p2pcount.infer.device import resolve_device, resolve_precision
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")

@@ -1,4 +1,4 @@
-"""Tests of p2pcount.download against a real HTTP server on 127.0.0.1."""
+"""Tests of p2pcount.weights.download against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from p2pcount.download import Expected, download, git_blob_sha1
 from p2pcount.errors import DownloadError
+from p2pcount.weights.download import Expected, download, git_blob_sha1
 from tests.http_server import serve
 
 PAYLOAD = random.Random(0).randbytes(300_000)

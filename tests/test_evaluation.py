@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from p2pcount import Counter
 from p2pcount.cli import app
-from p2pcount.datasets import load_dataset
-from p2pcount.evaluation import evaluate
+from p2pcount.data.datasets import load_dataset
+from p2pcount.evaluate.evaluation import evaluate
 from tests.conftest import constant_model
 
 
@@ -56,7 +56,7 @@ def test_hand_computed_metrics(toy_dataset: Path) -> None:
 
 
 def test_eval_command_json_csv_sweep_and_viz(toy_dataset: Path, tmp_path: Path, weights_dir):
-    from p2pcount.checkpoint import save_weights
+    from p2pcount.weights.checkpoint import save_weights
 
     weights = save_weights(weights_dir / "const.safetensors", constant_model(logit=2.0))
     runner = CliRunner()
@@ -113,7 +113,7 @@ def test_nap_does_not_depend_on_the_threshold(toy_dataset: Path) -> None:
 def test_broken_weights_and_overlays_into_the_dataset_are_refused(
     toy_dataset: Path, weights_dir: Path
 ) -> None:
-    from p2pcount.checkpoint import save_weights
+    from p2pcount.weights.checkpoint import save_weights
 
     runner = CliRunner()
     nan = save_weights(weights_dir / "nan.safetensors", constant_model(logit=float("nan")))
@@ -133,7 +133,7 @@ def test_broken_weights_and_overlays_into_the_dataset_are_refused(
 
 
 def test_nap_is_null_without_ground_truth(toy_dataset: Path, weights_dir: Path) -> None:
-    from p2pcount.checkpoint import save_weights
+    from p2pcount.weights.checkpoint import save_weights
 
     (toy_dataset / "a.txt").write_text("")  # nobody anywhere
     weights = save_weights(weights_dir / "const.safetensors", constant_model(logit=2.0))
@@ -144,7 +144,7 @@ def test_nap_is_null_without_ground_truth(toy_dataset: Path, weights_dir: Path) 
 
 
 def test_dropped_points_are_a_warning_line(toy_dataset: Path, weights_dir: Path) -> None:
-    from p2pcount.checkpoint import save_weights
+    from p2pcount.weights.checkpoint import save_weights
 
     with open(toy_dataset / "a.txt", "a") as ann:
         ann.write("100 100\n")  # far outside the 32 x 32 image

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from p2pcount.errors import ImageError
-from p2pcount.images import load_image
-from p2pcount.inputs import expand_inputs, list_folder
+from p2pcount.io.images import load_image
+from p2pcount.io.inputs import expand_inputs, list_folder
 
 
 def _save(image: Image.Image, path: Path, **kwargs) -> Path:

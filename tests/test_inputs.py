@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from p2pcount.cli import app
 from p2pcount.errors import ImageError
-from p2pcount.images import load_image
-from p2pcount.inputs import InputScan, image_suffixes, list_folder
+from p2pcount.io.images import load_image
+from p2pcount.io.inputs import InputScan, image_suffixes, list_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from p2pcount.loss import P2PLoss, classification_loss, point_loss
-from p2pcount.matcher import HungarianMatcher
+from p2pcount.train.loss import P2PLoss, classification_loss, point_loss
+from p2pcount.train.matcher import HungarianMatcher
 
 
 def _batch(points: list[list[float]], logits: list[float]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Tests of p2pcount.metrics on toy cases whose expected values are worked out by hand."""
+"""Tests of p2pcount.evaluate.metrics on toy cases whose expected values are worked out by hand."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from p2pcount import metrics
-from p2pcount.metrics import (
+from p2pcount.evaluate import metrics
+from p2pcount.evaluate.metrics import (
     LocalizationCounts,
     average_precision,
     count_errors,

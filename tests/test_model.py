@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p2pcount.config import ModelConfig
-from p2pcount.model import P2PNet, block_bounds, pad_to_multiple, vgg16_features
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.network import P2PNet, block_bounds, pad_to_multiple, vgg16_features
 
 
 def test_vgg16_blocks_are_the_seeds_layer_indices() -> None:

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p2pcount.anchors import decode, make_anchors
-from p2pcount.checkpoint import build_model, read_weights
 from p2pcount.errors import WeightsError
-from p2pcount.original import convert_original
+from p2pcount.model.anchors import decode, make_anchors
+from p2pcount.weights.checkpoint import build_model, read_weights
+from p2pcount.weights.original import convert_original
 
 torchvision = pytest.importorskip("torchvision")
 

@@ -17,10 +17,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from p2pcount.checkpoint import save_weights
 from p2pcount.cli import app
-from p2pcount.metrics import match_points
-from p2pcount.render import (
+from p2pcount.evaluate.metrics import match_points
+from p2pcount.output.render import (
     FALSE_COLOR,
     HEAT_OPACITY,
     MATCHED_COLOR,
@@ -30,6 +29,7 @@ from p2pcount.render import (
     heat_colors,
     render_comparison,
 )
+from p2pcount.weights.checkpoint import save_weights
 from tests.conftest import constant_model
 
 GREY = (128, 128, 128)

@@ -15,12 +15,13 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from p2pcount import Counter, registry
-from p2pcount.checkpoint import read_weights
+from p2pcount import Counter
 from p2pcount.cli import app
-from p2pcount.download import Expected
 from p2pcount.errors import WeightsError
-from p2pcount.registry import REGISTRY, ModelEntry, download_path, model_path
+from p2pcount.weights import registry
+from p2pcount.weights.checkpoint import read_weights
+from p2pcount.weights.download import Expected
+from p2pcount.weights.registry import REGISTRY, ModelEntry, download_path, model_path
 from tests.http_server import serve
 from tests.test_original import make_original_checkpoint
 
@@ -207,8 +208,8 @@ def test_weights_import_original_then_info(tmp_path, original_bytes) -> None:
 def test_onnx_export_matches_pytorch(tmp_path, random_weights, outputs) -> None:
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from p2pcount.checkpoint import load_model
-    from p2pcount.export import PointsModel
+    from p2pcount.export.exporter import PointsModel
+    from p2pcount.weights.checkpoint import load_model
 
     out = tmp_path / "m.onnx"
     args = ["export", str(random_weights), str(out), "--outputs", outputs]
@@ -233,8 +234,8 @@ def test_onnx_export_matches_pytorch(tmp_path, random_weights, outputs) -> None:
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_torchscript_export(tmp_path, random_weights) -> None:
-    from p2pcount.checkpoint import load_model
-    from p2pcount.export import PointsModel
+    from p2pcount.export.exporter import PointsModel
+    from p2pcount.weights.checkpoint import load_model
 
     out = tmp_path / "m.pt"
     result = CliRunner().invoke(app, ["export", str(random_weights), str(out), "-f", "torchscript"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from p2pcount.synthetic import (
+from p2pcount.data.synthetic import (
     generate_background,
     generate_empty,
     generate_item,

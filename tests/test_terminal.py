@@ -23,7 +23,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from p2pcount.cli import app
-from p2pcount.synthetic import write_dataset
+from p2pcount.data.synthetic import write_dataset
 from tests.test_registry import blob_id, original_bytes  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,8 +201,8 @@ def test_weights_fetch_prints_the_path_on_stdout(original_bytes, tmp_path) -> No
     routes = {"/TEST.pth": (original_bytes, len(original_bytes))}
     with serve(routes) as base:
         prelude = (
-            "from p2pcount.registry import REGISTRY, ModelEntry\n"
-            "from p2pcount.download import Expected\n"
+            "from p2pcount.weights.registry import REGISTRY, ModelEntry\n"
+            "from p2pcount.weights.download import Expected\n"
             "REGISTRY['test-model'] = ModelEntry(name='test-model', description='d', "
             "backbone='vgg16', licence='research only', accuracy='none', "
             f"url={base + '/TEST.pth'!r}, filename='TEST.pth', "

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from p2pcount import Counter
-from p2pcount.inference import fold_batchnorm, inference_network, receptive_field, tile_margin
-from p2pcount.model import P2PNet
+from p2pcount.model.folding import fold_batchnorm, inference_network, receptive_field, tile_margin
+from p2pcount.model.network import P2PNet
 from tests.conftest import constant_model
 
 
@@ -64,7 +64,7 @@ def test_margin_covers_the_measured_receptive_field() -> None:
 
 def test_batchnorm_folding_is_exact() -> None:
     torch.manual_seed(0)
-    from p2pcount.config import ModelConfig
+    from p2pcount.model.config import ModelConfig
 
     model = P2PNet(ModelConfig(backbone="vgg16_bn")).eval()
     for module in model.modules():

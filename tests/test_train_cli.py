@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from p2pcount.checkpoint import read_weights
 from p2pcount.cli import app
 from p2pcount.cli.train import _resume_command
-from p2pcount.model import P2PNet
-from p2pcount.synthetic import write_dataset
-from p2pcount.training import Trainer
+from p2pcount.data.synthetic import write_dataset
+from p2pcount.model.network import P2PNet
+from p2pcount.train.trainer import Trainer
+from p2pcount.weights.checkpoint import read_weights
 
 FAST = [
     "--epochs", "1", "--batch-size", "1", "--crops-per-image", "1", "--crop-size", "32",
@@ -60,7 +60,7 @@ def test_resumed_run_says_so(one_image: Path, tmp_path: Path) -> None:
 
 
 def test_init_weights_cannot_be_an_exported_model(one_image: Path, tmp_path: Path) -> None:
-    from p2pcount.export import export_model
+    from p2pcount.export.exporter import export_model
 
     scripted = export_model(P2PNet(), tmp_path / "model.pt", "torchscript")
     out = tmp_path / "run"

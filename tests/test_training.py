@@ -11,14 +11,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from p2pcount.checkpoint import load_model, read_weights
 from p2pcount.cli import app
-from p2pcount.config import ModelConfig
-from p2pcount.datasets import load_dataset
+from p2pcount.data.datasets import load_dataset
+from p2pcount.data.synthetic import write_dataset
 from p2pcount.errors import ConfigError, DatasetError, WeightsError
-from p2pcount.model import P2PNet
-from p2pcount.synthetic import write_dataset
-from p2pcount.training import TrainConfig, Trainer, load_backbone_weights
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.network import P2PNet
+from p2pcount.train.trainer import TrainConfig, Trainer, load_backbone_weights
+from p2pcount.weights.checkpoint import load_model, read_weights
 from tests.torchrun import torchrun
 
 
@@ -187,7 +187,7 @@ def test_two_processes_with_gloo(tiny_dataset: Path, tmp_path: Path) -> None:
 
 
 def test_init_weights_start_the_whole_model(tiny_dataset: Path, tmp_path: Path) -> None:
-    from p2pcount.checkpoint import save_weights
+    from p2pcount.weights.checkpoint import save_weights
 
     torch.manual_seed(5)
     source = P2PNet(ModelConfig(backbone="vgg16_bn"))

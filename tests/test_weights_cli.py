@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from p2pcount.checkpoint import CONFIG_KEY, FORMAT_KEY, read_weights, save_weights
 from p2pcount.cli import app
-from p2pcount.model import P2PNet
+from p2pcount.model.network import P2PNet
+from p2pcount.weights.checkpoint import CONFIG_KEY, FORMAT_KEY, read_weights, save_weights
 
 SOURCE_META = {"name": "my-model", "licence": "CC-BY-4.0", "notes": "trained on my crowds"}
 
@@ -82,7 +82,7 @@ def test_import_float32_and_half_force_the_dtype(half_source: Path, tmp_path: Pa
 
 @pytest.fixture(scope="module")
 def torchscript_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from p2pcount.export import export_model
+    from p2pcount.export.exporter import export_model
 
     return export_model(P2PNet(), tmp_path_factory.mktemp("exp") / "model.pt", "torchscript")
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 from p2pcount.errors import P2PCountError
-from p2pcount.formats import one_line
+from p2pcount.output.writers import one_line
 
 if TYPE_CHECKING:
-    from p2pcount.counter import Counter
-    from p2pcount.inputs import InputScan
-    from p2pcount.pipeline import Outcome
+    from p2pcount.infer.batcher import Outcome
+    from p2pcount.infer.counter import Counter
+    from p2pcount.io.inputs import InputScan
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -54,8 +54,8 @@ def load_counter(weights: str | None, device: str, **options: object) -> Counter
     ``options`` go to :class:`~p2pcount.counter.Counter` (precision, tile_size, tile_above).
     """
     from p2pcount.cli.progress import download_progress
-    from p2pcount.counter import Counter
-    from p2pcount.registry import resolve_weights
+    from p2pcount.infer.counter import Counter
+    from p2pcount.weights.registry import resolve_weights
 
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
@@ -104,7 +104,7 @@ def scan_inputs(
     """The lazy expansion of files, folders and ``-`` (stdin, read line by line) into image
     paths; each folder that cannot be listed is reported (one error line, and
     ``on_error(folder, reason)``) and skipped."""
-    from p2pcount.inputs import InputScan
+    from p2pcount.io.inputs import InputScan
 
     def report(folder: str, reason: str) -> None:
         error(f"{folder}: {reason}")
@@ -177,7 +177,7 @@ def run_inputs(
     (``total``: the number of paths, None if unknown, as when they come from stdin).
     """
     from p2pcount.cli.progress import item_progress
-    from p2pcount.pipeline import count_paths
+    from p2pcount.infer.batcher import count_paths
 
     if total is None and isinstance(paths, list):
         total = len(paths)

@@ -7,7 +7,7 @@ import typer
 
 from p2pcount.cli import options as opt
 from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs, warning
-from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.model.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 
 
 def count(
@@ -40,7 +40,7 @@ def count(
     jsonl and csv an input that failed is a record with an "error" field. With -, paths
     are read from stdin as they arrive and each result is printed at once.
     """
-    from p2pcount.formats import ResultWriter
+    from p2pcount.output.writers import ResultWriter
 
     if points and fmt in (opt.OutputFormat.text, opt.OutputFormat.csv):
         warning(f"--points is ignored with --format {fmt.value}: points are in json and jsonl")

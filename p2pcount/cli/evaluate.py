@@ -12,7 +12,7 @@ import typer
 from p2pcount.cli import options as opt
 
 if TYPE_CHECKING:
-    from p2pcount.evaluation import ImageEvaluation
+    from p2pcount.evaluate.evaluation import ImageEvaluation
 from p2pcount.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -61,11 +61,11 @@ def evaluate(
     precision: opt.Precision = opt.PrecisionChoice.fp32,
 ) -> None:
     """Count and localization metrics: MAE, MSE (root mean squared error), P/R/F1, nAP."""
-    from p2pcount.datasets import load_dataset
+    from p2pcount.data.datasets import load_dataset
     from p2pcount.errors import ConfigError
-    from p2pcount.evaluation import DEFAULT_SWEEP
-    from p2pcount.evaluation import evaluate as run_evaluation
-    from p2pcount.overlay_files import prepare_output_dir
+    from p2pcount.evaluate.evaluation import DEFAULT_SWEEP
+    from p2pcount.evaluate.evaluation import evaluate as run_evaluation
+    from p2pcount.output.overlay_files import prepare_output_dir
 
     with usage_errors():
         samples = load_dataset(data, data_format, on_warning=warning)
@@ -127,10 +127,10 @@ def _overlay_writer(
     """Write each evaluated image to ``folder`` with its predictions matched, false and
     missed heads as the metrics count them (one-to-one within ``radius`` px)."""
     from p2pcount.errors import ImageError
-    from p2pcount.images import load_image
-    from p2pcount.metrics import match_points
-    from p2pcount.overlay_files import OverlayNamer, write_overlay_atomic
-    from p2pcount.render import render_comparison
+    from p2pcount.evaluate.metrics import match_points
+    from p2pcount.io.images import load_image
+    from p2pcount.output.overlay_files import OverlayNamer, write_overlay_atomic
+    from p2pcount.output.render import render_comparison
 
     namer = OverlayNamer(folder, [str(s.image) for s in samples])
 
@@ -152,7 +152,7 @@ def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from p2pcount.formats import plural
+    from p2pcount.output.writers import plural
 
     table = Table(title=plural(summary["images"], "image"), show_header=True)
     table.add_column("metric")

@@ -48,11 +48,11 @@ def export(
     """
     import warnings
 
-    from p2pcount.checkpoint import load_model
     from p2pcount.cli.progress import download_progress
     from p2pcount.errors import ConfigError
-    from p2pcount.export import export_model
-    from p2pcount.registry import resolve_weights
+    from p2pcount.export.exporter import export_model
+    from p2pcount.weights.checkpoint import load_model
+    from p2pcount.weights.registry import resolve_weights
 
     with usage_errors():
         if fmt is None:

@@ -20,7 +20,7 @@ from p2pcount.cli.common import message
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from p2pcount.training import EpochRecord, StepInfo
+    from p2pcount.train.trainer import EpochRecord, StepInfo
 
 
 def _interactive() -> bool:

@@ -36,7 +36,7 @@ def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | 
     weights path), or the error message that stops every rank."""
     from p2pcount.cli.progress import download_progress
     from p2pcount.errors import P2PCountError
-    from p2pcount.registry import resolve_weights
+    from p2pcount.weights.registry import resolve_weights
 
     unlisted: list[tuple[str, str]] = []
     scan = scan_inputs(paths, recursive, lambda *failure: unlisted.append(failure))
@@ -58,15 +58,15 @@ def count_sharded(
     counter_options: dict,
     job: ShardedJob,
 ) -> None:
-    from p2pcount.device import resolve_device
-    from p2pcount.distributed import (
+    from p2pcount.infer.batcher import count_paths
+    from p2pcount.infer.device import resolve_device
+    from p2pcount.infer.distributed import (
         broadcast_from_main,
         gather_to_main,
         init_distributed,
         shutdown_distributed,
     )
-    from p2pcount.formats import ResultWriter
-    from p2pcount.pipeline import count_paths
+    from p2pcount.output.writers import ResultWriter
 
     with usage_errors():
         info = init_distributed(resolve_device(device))

@@ -68,11 +68,11 @@ def train(
     torchrun --nproc-per-node K -m p2pcount train ...
     """
     from p2pcount.cli.progress import train_progress
-    from p2pcount.config import ModelConfig
-    from p2pcount.datasets import load_dataset, summarize
-    from p2pcount.distributed import shutdown_distributed
-    from p2pcount.formats import plural
-    from p2pcount.training import TrainConfig, Trainer
+    from p2pcount.data.datasets import load_dataset, summarize
+    from p2pcount.infer.distributed import shutdown_distributed
+    from p2pcount.model.config import ModelConfig
+    from p2pcount.output.writers import plural
+    from p2pcount.train.trainer import TrainConfig, Trainer
 
     with usage_errors():
         samples = load_dataset(train_data, data_format, on_warning=warning)

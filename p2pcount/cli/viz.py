@@ -17,15 +17,15 @@ from p2pcount.cli.common import (
     usage_errors,
     warning,
 )
-from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
-from p2pcount.formats import one_line
-from p2pcount.overlay_files import (
+from p2pcount.model.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.output.overlay_files import (
     OverlayFormat,
     OverlayNamer,
     prepare_output_dir,
     split_own_overlays,
     write_overlay_atomic,
 )
+from p2pcount.output.writers import one_line
 
 
 def viz(
@@ -71,7 +71,7 @@ def viz(
     Prints COUNT<TAB>OVERLAY_PATH on stdout for each file written (the count as `count`
     prints it). Overlays of an earlier run found in the output folder are not drawn over.
     """
-    from p2pcount.render import parse_color, render_overlay
+    from p2pcount.output.render import parse_color, render_overlay
 
     with usage_errors():
         parse_color(color)

@@ -21,7 +21,7 @@ app = typer.Typer(
 @app.command("list", cls=Command)
 def list_models() -> None:
     """Show the named models, where they come from and whether each is present locally."""
-    from p2pcount.registry import REGISTRY, is_present, model_path
+    from p2pcount.weights.registry import REGISTRY, is_present, model_path
 
     for entry in REGISTRY.values():
         state = "present" if is_present(entry) else "not downloaded"
@@ -39,8 +39,8 @@ def fetch(
 ) -> None:
     """Download, verify and cache a named model ahead of time; prints its path."""
     from p2pcount.cli.progress import download_progress
-    from p2pcount.registry import fetch as fetch_model
-    from p2pcount.registry import get_entry
+    from p2pcount.weights.registry import fetch as fetch_model
+    from p2pcount.weights.registry import get_entry
 
     with usage_errors():
         path = fetch_model(get_entry(name), notify=message, progress=download_progress)
@@ -66,8 +66,8 @@ def import_weights(
 
     A safetensors SOURCE keeps its metadata (name, licence, notes …) and its dtype.
     """
-    from p2pcount.checkpoint import build_model, read_weights, save_weights, stored_dtype
     from p2pcount.errors import ConfigError
+    from p2pcount.weights.checkpoint import build_model, read_weights, save_weights, stored_dtype
 
     with usage_errors():
         if half and float32:
@@ -92,9 +92,9 @@ def info(
     spec: Annotated[str, typer.Argument(metavar="WEIGHTS", help="A weights file or a model name.")],
 ) -> None:
     """Print a checkpoint's config, parameter count and origin as JSON."""
-    from p2pcount.checkpoint import build_model, describe, read_weights
     from p2pcount.errors import WeightsError
-    from p2pcount.registry import REGISTRY, model_path
+    from p2pcount.weights.checkpoint import build_model, describe, read_weights
+    from p2pcount.weights.registry import REGISTRY, model_path
 
     with usage_errors():
         if not os.path.exists(spec) and spec in REGISTRY:

@@ -28,14 +28,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from p2pcount.anchors import AnchorCache, decode, hard_count, soft_count
-from p2pcount.checkpoint import load_model
-from p2pcount.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
-from p2pcount.device import resolve_device, resolve_precision
 from p2pcount.errors import ConfigError
-from p2pcount.images import load_image, to_rgb
-from p2pcount.inference import inference_network, tile_margin
-from p2pcount.model import SIZE_DIVISOR, P2PNet
+from p2pcount.infer.device import resolve_device, resolve_precision
+from p2pcount.io.images import load_image, to_rgb
+from p2pcount.model.anchors import AnchorCache, decode, hard_count, soft_count
+from p2pcount.model.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.model.folding import inference_network, tile_margin
+from p2pcount.model.network import SIZE_DIVISOR, P2PNet
+from p2pcount.weights.checkpoint import load_model
 
 ImageInput = str | Path | Image.Image | np.ndarray
 
@@ -168,7 +168,7 @@ class Counter:
         Without a name, the command line's default: ``$P2PCOUNT_WEIGHTS`` if set, else
         :data:`~p2pcount.registry.DEFAULT_MODEL` (``shtech-a``).
         """
-        from p2pcount.registry import resolve_weights
+        from p2pcount.weights.registry import resolve_weights
 
         spec = name if name is not None else os.environ.get("P2PCOUNT_WEIGHTS") or None
         return cls.from_weights(resolve_weights(spec), device=device, **kwargs)

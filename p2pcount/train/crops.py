@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from p2pcount.augment import AugmentConfig, random_crops
-from p2pcount.datasets import Sample
+from p2pcount.data.datasets import Sample
 from p2pcount.errors import ImageError
-from p2pcount.images import load_image
+from p2pcount.io.images import load_image
+from p2pcount.train.augment import AugmentConfig, random_crops
 
 
 class CrowdCrops(Dataset):

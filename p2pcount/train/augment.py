@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from p2pcount.config import IMAGENET_MEAN
+from p2pcount.model.config import IMAGENET_MEAN
 
 #: RGB of the ImageNet mean: padding with it is padding with zeros after normalization.
 MEAN_RGB = tuple(round(255 * m) for m in IMAGENET_MEAN)

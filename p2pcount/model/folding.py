@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from p2pcount.model import SIZE_DIVISOR, P2PNet
+from p2pcount.model.network import SIZE_DIVISOR, P2PNet
 
 
 def fold_batchnorm(features: nn.Sequential) -> None:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2pcount.download import Expected, download, git_blob_sha1
 from p2pcount.errors import DownloadError, WeightsError
+from p2pcount.weights.download import Expected, download, git_blob_sha1
 
 #: The model used when neither ``--weights`` nor ``P2PCOUNT_WEIGHTS`` names one.
 DEFAULT_MODEL = "shtech-a"
@@ -30,7 +30,7 @@ DEFAULT_MODEL = "shtech-a"
 #: clone or an editable install), then the data files of an installed wheel
 #: (``<prefix>/share/p2pcount/weights``, see pyproject.toml; prefix or ``pip --user`` base).
 BUNDLED_DIRS = (
-    Path(__file__).resolve().parent.parent / "weights",
+    Path(__file__).resolve().parents[2] / "weights",
     Path(sys.prefix) / "share" / "p2pcount" / "weights",
     Path(site.getuserbase()) / "share" / "p2pcount" / "weights",
 )
@@ -195,7 +195,7 @@ def _verify_local(entry: ModelEntry, path: Path) -> None:
 
 def convert_to_cache(entry: ModelEntry, original: Path) -> Path:
     """Convert a verified original file to safetensors at :func:`model_path`."""
-    from p2pcount.checkpoint import build_model, read_weights, save_weights
+    from p2pcount.weights.checkpoint import build_model, read_weights, save_weights
 
     model = build_model(read_weights(original))
     meta = {"name": entry.name, "origin": entry.url or "", "licence": entry.licence}

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from p2pcount.errors import ConfigError
-from p2pcount.formats import plural
+from p2pcount.output.writers import plural
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:

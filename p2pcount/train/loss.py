@@ -15,7 +15,7 @@ with one proposal, the loss of a batch is
   divided by the number of ground-truth points in the batch (at least 1; averaged over
   processes under ``torch.distributed``). ``point_weight`` is 2e-4.
 
-Shapes follow :mod:`p2pcount.matcher`: ``points`` (B, K, 2) pixels, ``logits`` (B, K),
+Shapes follow :mod:`p2pcount.train.matcher`: ``points`` (B, K, 2) pixels, ``logits`` (B, K),
 ``targets`` a list of B tensors (M_i, 2) pixels.
 """
 
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p2pcount.matcher import HungarianMatcher, Match
+from p2pcount.train.matcher import HungarianMatcher, Match
 
 
 def classification_loss(

@@ -4,7 +4,7 @@
   the metadata (key ``"p2pcount.config"``), like timm's pretrained configs;
 * PyTorch ``.pth``/``.pt`` files are read with ``torch.load(weights_only=True)``: a plain
   state dict, one under a ``"model"`` key, in p2pcount's layout or the original P2PNet
-  release's (converted on load, see :mod:`p2pcount.original`);
+  release's (converted on load, see :mod:`p2pcount.weights.original`);
 * models exported to ONNX or TorchScript (``p2pcount export``) are recognized and refused
   with a message saying so: they hold a graph, not a checkpoint p2pcount can load.
 
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import torch
 
-from p2pcount.atomic import atomic_path
-from p2pcount.config import ModelConfig
 from p2pcount.errors import ConfigError, WeightsError, first_line
-from p2pcount.formats import plural
-from p2pcount.model import P2PNet, backbone_of
-from p2pcount.original import convert_original, is_original_state_dict
+from p2pcount.io.atomic import atomic_path
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.network import P2PNet, backbone_of
+from p2pcount.output.writers import plural
+from p2pcount.weights.original import convert_original, is_original_state_dict
 
 CONFIG_KEY = "p2pcount.config"
 FORMAT_KEY = "format"

@@ -13,8 +13,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from p2pcount.atomic import atomic_path
 from p2pcount.errors import ConfigError
+from p2pcount.io.atomic import atomic_path
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from p2pcount.anchors import decode, flatten_proposals, make_anchors, valid_anchor_mask
-from p2pcount.atomic import atomic_path
 from p2pcount.errors import ConfigError
-from p2pcount.model import P2PNet
+from p2pcount.io.atomic import atomic_path
+from p2pcount.model.anchors import decode, flatten_proposals, make_anchors, valid_anchor_mask
+from p2pcount.model.network import P2PNet
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 OUTPUTS = ("points", "raw")

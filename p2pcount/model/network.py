@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p2pcount.config import ModelConfig
+from p2pcount.model.config import ModelConfig
 
 #: VGG16's convolution widths, "M" for a 2×2 max-pool (torchvision's configuration "D").
 VGG16_LAYOUT: tuple[int | str, ...] = (

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from p2pcount.errors import ConfigError, DatasetError, ImageError
-from p2pcount.inputs import list_folder
+from p2pcount.io.inputs import list_folder
 
 #: Dataset layouts :func:`load_dataset` reads.
 FORMATS = ("list", "shanghaitech", "nwpu", "jhu", "folder")

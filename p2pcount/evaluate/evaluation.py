@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from p2pcount.counter import Counter
-from p2pcount.datasets import Sample
+from p2pcount.data.datasets import Sample
 from p2pcount.errors import DatasetError, ImageError, WeightsError
-from p2pcount.images import load_image
-from p2pcount.metrics import (
+from p2pcount.evaluate.metrics import (
     NAP_DELTAS,
     LocalizationCounts,
     count_errors,
@@ -24,6 +22,8 @@ from p2pcount.metrics import (
     nap,
     threshold_sweep,
 )
+from p2pcount.infer.counter import Counter
+from p2pcount.io.images import load_image
 
 #: Candidates below this probability are left out of nAP's ranking (they would only add
 #: false positives at recall levels already reached); documented in the README.

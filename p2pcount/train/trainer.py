@@ -1,6 +1,6 @@
 """Training P2PNet: the original release's recipe, resumable, on CPU, CUDA or many processes.
 
-Per step: a batch of images, each giving several random crops (see :mod:`p2pcount.augment`),
+Per step: a batch of images, each giving several random crops (see :mod:`p2pcount.train.augment`),
 goes through the network; the Hungarian matcher pairs ground-truth heads with proposals and
 :class:`~p2pcount.loss.P2PLoss` scores them. Adam with a lower learning rate for the backbone,
 gradient clipping, a step learning-rate schedule (the release's StepLR: both rates times
@@ -33,20 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from p2pcount.anchors import AnchorCache, decode, flatten_proposals
-from p2pcount.atomic import atomic_path
-from p2pcount.augment import AugmentConfig
-from p2pcount.checkpoint import (
-    check_state,
-    load_torch_file,
-    read_weights,
-    save_weights,
-)
-from p2pcount.config import ModelConfig
-from p2pcount.counter import Counter
-from p2pcount.datasets import Sample
-from p2pcount.device import resolve_device, resolve_precision
-from p2pcount.distributed import DistInfo, init_distributed
+from p2pcount.data.datasets import Sample
 from p2pcount.errors import (
     ConfigError,
     DatasetError,
@@ -55,13 +42,26 @@ from p2pcount.errors import (
     WeightsError,
     first_line,
 )
-from p2pcount.evaluation import evaluate
-from p2pcount.formats import plural
-from p2pcount.images import load_image
-from p2pcount.loss import P2PLoss
-from p2pcount.matcher import HungarianMatcher
-from p2pcount.model import P2PNet
-from p2pcount.train_data import CrowdCrops, collate_crops
+from p2pcount.evaluate.evaluation import evaluate
+from p2pcount.infer.counter import Counter
+from p2pcount.infer.device import resolve_device, resolve_precision
+from p2pcount.infer.distributed import DistInfo, init_distributed
+from p2pcount.io.atomic import atomic_path
+from p2pcount.io.images import load_image
+from p2pcount.model.anchors import AnchorCache, decode, flatten_proposals
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.network import P2PNet
+from p2pcount.output.writers import plural
+from p2pcount.train.augment import AugmentConfig
+from p2pcount.train.crops import CrowdCrops, collate_crops
+from p2pcount.train.loss import P2PLoss
+from p2pcount.train.matcher import HungarianMatcher
+from p2pcount.weights.checkpoint import (
+    check_state,
+    load_torch_file,
+    read_weights,
+    save_weights,
+)
 
 
 @dataclass

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 
 import torch
 
-from p2pcount.config import ModelConfig
 from p2pcount.errors import WeightsError
-from p2pcount.model import backbone_of
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.network import backbone_of
 
 #: First ``features`` index of body1..body4 for each backbone (body1 starts at 0).
 BODY_STARTS = {"vgg16": (0, 9, 16, 23), "vgg16_bn": (0, 13, 23, 33)}

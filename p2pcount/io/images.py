@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from p2pcount.config import DEFAULT_MAX_PIXELS
 from p2pcount.errors import ImageError
+from p2pcount.model.config import DEFAULT_MAX_PIXELS
 
 #: Pillow's decompression-bomb check is switched off on import of this module: the
 #: explicit ``max_pixels`` limit (``--max-pixels``) replaces it.

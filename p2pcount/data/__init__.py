@@ -1,0 +1,1 @@
+"""Annotated datasets and the synthetic crowd generator. No torch."""

@@ -1,0 +1,1 @@
+"""Evaluation: counting and localization metrics over an annotated dataset."""

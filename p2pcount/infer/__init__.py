@@ -1,0 +1,2 @@
+"""Counting: the Counter, tiling, the threaded batcher, devices and precisions, and torchrun
+sharding."""

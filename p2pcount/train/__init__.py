@@ -1,0 +1,1 @@
+"""Training: augmentation, crops, the Hungarian matcher, the loss and the trainer."""
