@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from p2pcount.infer.counter import Counter, CountResult
+    from p2pcount.infer.counter import Counter
+    from p2pcount.output.result import CountResult
 
 __all__ = ["Counter", "CountResult", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Counter", "CountResult"):
-        from p2pcount.infer import counter
+    if name == "Counter":
+        from p2pcount.infer.counter import Counter
 
-        return getattr(counter, name)
+        return Counter
+    if name == "CountResult":
+        from p2pcount.output.result import CountResult
+
+        return CountResult
     raise AttributeError(f"module 'p2pcount' has no attribute {name!r}")

@@ -112,3 +112,24 @@ def test_anchor_cache_is_bounded() -> None:
     cache.get(1, 3, cpu, torch.float32)  # evicts (1, 2)
     assert cache.get(1, 1, cpu, torch.float32) is first
     assert len(cache._cache) == 2
+
+
+def test_point_decoder_is_decode_with_anchors_and_the_padding_mask() -> None:
+    from p2pcount.model.anchors import PointDecoder
+    from p2pcount.model.config import ModelConfig
+
+    config = ModelConfig()
+    offsets = torch.randn(2, 8, 2, 3)  # a 16 × 24 padded input: 2 × 3 cells
+    logits = torch.randn(2, 4, 2, 3)
+    anchors = make_anchors(16, 24, 8, 4)
+    expected = decode(offsets, logits, anchors, config.offset_scale)
+    for cache_size in (0, 8):
+        decoder = PointDecoder(config, cache_size=cache_size)
+        decoded = decoder(offsets, logits, image_size=(13, 21))
+        assert torch.equal(decoded.points, expected.points)
+        assert torch.equal(decoded.scores, expected.scores)
+        assert torch.equal(decoded.anchors, anchors)
+        # Anchors at x = 2, 6, 10, 14, 18, 22 and y = 2, 6, 10, 14: x 22 and y 14 are outside.
+        assert torch.equal(decoded.valid, (anchors[0] < 21) & (anchors[1] < 13))
+        assert int(decoded.valid.sum()) == 5 * 3
+        assert decoder(offsets, logits).valid is None

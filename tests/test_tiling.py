@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from p2pcount import Counter
-from p2pcount.model.folding import fold_batchnorm, inference_network, receptive_field, tile_margin
+from p2pcount.infer.tiling import tile_margin
+from p2pcount.model.folding import fold_batchnorm, inference_network, receptive_field
 from p2pcount.model.network import P2PNet
 from tests.conftest import constant_model
 
@@ -48,7 +49,7 @@ def test_tiles_equal_the_whole_image_with_a_random_model() -> None:
 def test_margin_covers_the_measured_receptive_field() -> None:
     model = _random_model(1)
     assert receptive_field(model) == 260
-    margin = tile_margin(model)
+    margin = tile_margin(receptive_field(model), model.config.stride, 16)
     assert margin == 144 and margin % 16 == 0
     images = torch.rand(1, 3, 320, 320)
     poked = images.clone()
@@ -91,3 +92,21 @@ def test_bf16_counts_close_to_fp32() -> None:
     fast = Counter(model, device="cpu", precision="bf16").count(array)
     assert fast.soft_count == pytest.approx(exact.soft_count, rel=0.02)
     assert abs(fast.count - exact.count) <= max(2, 0.05 * exact.count)
+
+
+def test_tile_cores_partition_the_image_and_crops_hold_their_margin() -> None:
+    from p2pcount.infer.tiling import tile_grid
+
+    tiles = list(tile_grid(100, 40, size=32, margin=16))
+    assert [t.core for t in tiles[:4]] == [
+        (0, 0, 32, 32), (32, 0, 64, 32), (64, 0, 96, 32), (96, 0, 100, 32),
+    ]  # fmt: skip
+    assert len(tiles) == 8
+    covered = np.zeros((40, 100), int)
+    for tile in tiles:
+        x0, y0, x1, y1 = tile.core
+        covered[y0:y1, x0:x1] += 1
+        cx0, cy0, cx1, cy1 = tile.crop
+        assert (cx0, cy0) == (max(0, x0 - 16), max(0, y0 - 16))
+        assert (cx1, cy1) == (min(100, x0 + 32 + 16), min(40, y0 + 32 + 16))
+    assert (covered == 1).all()

@@ -7,7 +7,8 @@ import typer
 
 from p2pcount.cli import options as opt
 from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs, warning
-from p2pcount.model.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 
 
 def count(

@@ -17,7 +17,8 @@ from p2pcount.cli.common import (
     usage_errors,
     warning,
 )
-from p2pcount.model.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 from p2pcount.output.overlay_files import (
     OverlayFormat,
     OverlayNamer,

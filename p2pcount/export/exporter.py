@@ -21,7 +21,7 @@ from torch import nn
 
 from p2pcount.errors import ConfigError
 from p2pcount.io.atomic import atomic_path
-from p2pcount.model.anchors import decode, flatten_proposals, make_anchors, valid_anchor_mask
+from p2pcount.model.anchors import PointDecoder, flatten_proposals
 from p2pcount.model.network import P2PNet
 
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -34,24 +34,12 @@ class PointsModel(nn.Module):
     def __init__(self, model: P2PNet) -> None:
         super().__init__()
         self.model = model
-        self.stride = model.config.stride
-        self.num_anchors = model.config.num_anchors
-        self.offset_scale = model.config.offset_scale
+        self.decoder = PointDecoder(model.config, cache_size=0)  # a trace sees every step
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         offsets, logits = self.model(images)
-        grid_h, grid_w = logits.shape[-2:]
-        anchors = make_anchors(
-            grid_h * self.stride,
-            grid_w * self.stride,
-            self.stride,
-            self.num_anchors,
-            device=logits.device,
-            dtype=logits.dtype,
-        )
-        decoded = decode(offsets, logits, anchors, self.offset_scale)
-        mask = valid_anchor_mask(anchors, images.shape[-2], images.shape[-1])
-        return flatten_proposals(decoded.points, decoded.scores * mask)
+        decoded = self.decoder(offsets, logits, image_size=images.shape[-2:])
+        return flatten_proposals(decoded.points, decoded.scores * decoded.valid)
 
 
 def export_model(

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from PIL import Image
 
 from p2pcount.errors import ImageError
-from p2pcount.infer.counter import Counter, CountResult
+from p2pcount.infer.counter import Counter
 from p2pcount.io.images import load_image
-from p2pcount.model.config import DEFAULT_MAX_PIXELS
+from p2pcount.io.limits import DEFAULT_MAX_PIXELS
+from p2pcount.output.result import CountResult
 
 
 @dataclass

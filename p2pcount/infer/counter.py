@@ -9,12 +9,9 @@ Images of any size are zero-padded (never resized); candidates whose anchor fall
 padding are dropped, and every point is in pixels of the original (EXIF-rotated) image,
 clamped into its box [0, W] × [0, H].
 
-Images above ``tile_above`` pixels are counted in tiles: each tile is a core of
-``tile_size`` px plus a margin of half the receptive field on every side (see
-:func:`~p2pcount.inference.tile_margin`), aligned to the 16-px grid, and keeps only the
-candidates whose anchor lies in its core. Every anchor belongs to exactly one core, and
-no core output sees a tile's cut edges, so the result equals the whole-image one up to
-float rounding, with memory bounded by the tile size.
+Images above ``tile_above`` pixels are counted in tiles (see :mod:`p2pcount.infer.tiling`):
+the result equals the whole-image one up to float rounding, with memory bounded by the
+tile size.
 """
 
 from __future__ import annotations
@@ -30,42 +27,16 @@ from PIL import Image
 
 from p2pcount.errors import ConfigError
 from p2pcount.infer.device import resolve_device, resolve_precision
+from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE, tile_grid, tile_margin
 from p2pcount.io.images import load_image, to_rgb
-from p2pcount.model.anchors import AnchorCache, decode, hard_count, soft_count
-from p2pcount.model.config import DEFAULT_MAX_PIXELS, DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
-from p2pcount.model.folding import inference_network, tile_margin
+from p2pcount.io.limits import DEFAULT_MAX_PIXELS
+from p2pcount.model.anchors import PointDecoder, hard_count, soft_count
+from p2pcount.model.folding import inference_network, receptive_field
 from p2pcount.model.network import SIZE_DIVISOR, P2PNet
+from p2pcount.output.result import CountResult
 from p2pcount.weights.checkpoint import load_model
 
 ImageInput = str | Path | Image.Image | np.ndarray
-
-
-@dataclass
-class CountResult:
-    """Counts and points of one image.
-
-    Attributes:
-        width, height: image size in pixels (after EXIF rotation).
-        count: candidates with probability strictly above ``threshold``.
-        soft_count: sum of the probabilities of all candidates (a fractional count).
-        points: (K, 2) float32 head positions (x, y) in pixels, the K = ``count``
-            candidates above the threshold, cells row-major with anchors innermost.
-        scores: (K,) float32 probabilities of those points.
-        cell_scores: (ceil(H/8), ceil(W/8)) float32, the highest probability of each
-            8×8 cell's anchors (those inside the image); for heat maps.
-        threshold: the probability threshold used.
-        path: the file the image came from, if any.
-    """
-
-    width: int
-    height: int
-    count: int
-    soft_count: float
-    points: np.ndarray
-    scores: np.ndarray
-    cell_scores: np.ndarray
-    threshold: float
-    path: str | None = None
 
 
 def check_threshold(threshold: float) -> float:
@@ -144,9 +115,9 @@ class Counter:
         self.source = source
         self.tile_size = -(-tile_size // SIZE_DIVISOR) * SIZE_DIVISOR
         self.tile_above = tile_above
-        self.margin = tile_margin(model)
+        self.margin = tile_margin(receptive_field(model), self.config.stride, SIZE_DIVISOR)
         self.net = inference_network(model, self.device, self.weight_dtype, copy_model)
-        self._anchors = AnchorCache(self.config.stride, self.config.num_anchors)
+        self.decoder = PointDecoder(self.config)
 
     @classmethod
     def from_weights(
@@ -229,16 +200,11 @@ class Counter:
 
     def _count_tiled(self, array: np.ndarray, threshold: float) -> CountResult:
         height, width = array.shape[:2]
-        size, margin = self.tile_size, self.margin
         regions = []
-        for top in range(0, height, size):
-            for left in range(0, width, size):
-                y0, x0 = max(0, top - margin), max(0, left - margin)
-                y1, x1 = min(height, top + size + margin), min(width, left + size + margin)
-                core = (left, top, min(left + size, width), min(top + size, height))
-                crop = array[y0:y1, x0:x1]
-                (region,) = self._regions([crop], (x0, y0), core, width, threshold)
-                regions.append(region)
+        for tile in tile_grid(width, height, self.tile_size, self.margin):
+            x0, y0, x1, y1 = tile.crop
+            (region,) = self._regions([array[y0:y1, x0:x1]], (x0, y0), tile.core, width, threshold)
+            regions.append(region)
         return self._result(regions, width, height, threshold)
 
     def forward_maps(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,10 +234,9 @@ class Counter:
         """
         offsets, logits = self.forward_maps(arrays)
         grid_h, grid_w = logits.shape[-2:]
-        anchors = self._anchors.get(grid_h, grid_w, logits.device, logits.dtype)
-        decoded = decode(offsets, logits, anchors, self.config.offset_scale)
-        shift = anchors.new_tensor(origin).view(2, 1, 1, 1)
-        ax, ay = anchors + shift  # (N, h, w) each, image coordinates
+        decoded = self.decoder(offsets, logits)
+        shift = decoded.anchors.new_tensor(origin).view(2, 1, 1, 1)
+        ax, ay = decoded.anchors + shift  # (N, h, w) each, image coordinates
         x0, y0, x1, y1 = core
         mask = (ax >= x0) & (ax < x1) & (ay >= y0) & (ay < y1)  # (N, h, w)
         stride, n = self.config.stride, self.config.num_anchors

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from p2pcount.errors import ImageError
-from p2pcount.model.config import DEFAULT_MAX_PIXELS
+from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 
 #: Pillow's decompression-bomb check is switched off on import of this module: the
 #: explicit ``max_pixels`` limit (``--max-pixels``) replaces it.

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from p2pcount.model.config import ModelConfig
+
 
 def anchor_offsets(num_anchors: int, stride: int) -> tuple[list[float], list[float]]:
     """Per-anchor (dx, dy) from the cell centre in pixels, x varying fastest.
@@ -106,10 +108,15 @@ class Decoded:
     Attributes:
         points: (B, 2, N, h, w) candidate head positions in pixels, slice 0 x, slice 1 y.
         scores: (B, N, h, w) probabilities in [0, 1] that each candidate is a person.
+        anchors: (2, N, h, w) the anchor points (pixels) the offsets were added to.
+        valid: (N, h, w) bool, True where the anchor lies inside the image (not in its
+            padding), when the image size was given; else None.
     """
 
     points: torch.Tensor
     scores: torch.Tensor
+    anchors: torch.Tensor | None = None
+    valid: torch.Tensor | None = None
 
 
 def decode(
@@ -125,7 +132,49 @@ def decode(
     """
     batch, two_n, grid_h, grid_w = offsets.shape
     points = anchors + offset_scale * offsets.view(batch, 2, two_n // 2, grid_h, grid_w)
-    return Decoded(points=points, scores=torch.sigmoid(logits))
+    return Decoded(points=points, scores=torch.sigmoid(logits), anchors=anchors)
+
+
+class PointDecoder:
+    """The one decoding of every caller (counting, export, training): the anchors of the
+    output grid (memoized unless ``cache_size`` is 0, as a traced export needs), the points
+    and probabilities, and, given the image size, which candidates lie inside the image.
+
+    Args:
+        config: the model's config (stride, anchors per cell, offset scale).
+        cache_size: grids whose anchors are kept (see :class:`AnchorCache`); 0 = none.
+    """
+
+    def __init__(self, config: ModelConfig, cache_size: int = 8) -> None:
+        self.stride, self.num_anchors = config.stride, config.num_anchors
+        self.offset_scale = config.offset_scale
+        self._cache = AnchorCache(self.stride, self.num_anchors, cache_size) if cache_size else None
+
+    def anchors(
+        self, grid_h: int, grid_w: int, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """(2, N, grid_h, grid_w) anchors in pixels."""
+        if self._cache is not None:
+            return self._cache.get(grid_h, grid_w, device, dtype)
+        return make_anchors(
+            grid_h * self.stride, grid_w * self.stride, self.stride, self.num_anchors,
+            device=device, dtype=dtype,
+        )  # fmt: skip
+
+    def __call__(
+        self,
+        offsets: torch.Tensor,
+        logits: torch.Tensor,
+        image_size: tuple[int, int] | None = None,
+    ) -> Decoded:
+        """Decode (B, 2N, h, w) offsets and (B, N, h, w) logits; ``image_size`` (H, W) in
+        pixels, when given, fills :attr:`Decoded.valid`."""
+        grid_h, grid_w = logits.shape[-2:]
+        anchors = self.anchors(grid_h, grid_w, logits.device, logits.dtype)
+        decoded = decode(offsets, logits, anchors, self.offset_scale)
+        if image_size is not None:
+            decoded.valid = valid_anchor_mask(anchors, *image_size)
+        return decoded
 
 
 def flatten_proposals(

@@ -17,13 +17,6 @@ from p2pcount.errors import ConfigError
 #: the layer indices of ``torchvision.models.vgg16(_bn)().features``.
 BACKBONES = ("vgg16", "vgg16_bn")
 
-#: Default limit on decoded pixels per image (``--max-pixels``).
-DEFAULT_MAX_PIXELS = 300_000_000
-
-#: Default tile core (pixels per side) and the image size (pixels) above which tiling starts.
-DEFAULT_TILE_SIZE = 1024
-DEFAULT_TILE_ABOVE = 2048 * 2048
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

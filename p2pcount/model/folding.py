@@ -5,18 +5,18 @@
 * optionally weights cast to bfloat16/float16 once, instead of autocast re-casting them on
   every forward pass.
 
-Also the receptive field, from which the overlap margin of tiled inference follows.
+Also the receptive field, from which the overlap margin of tiled inference follows
+(:mod:`p2pcount.infer.tiling`).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 from torch import nn
 
-from p2pcount.model.network import SIZE_DIVISOR, P2PNet
+from p2pcount.model.network import P2PNet
 
 
 def fold_batchnorm(features: nn.Sequential) -> None:
@@ -73,10 +73,3 @@ def receptive_field(model: P2PNet) -> int:
             jump *= stride
     # Neck 3×3 and the head's three 3×3 convs run at stride 8 (jump of C4 = C5 / 2).
     return size + 4 * 2 * (jump // 2)
-
-
-def tile_margin(model: P2PNet) -> int:
-    """Overlap (pixels, a multiple of 16) around a tile's core: at least half the receptive
-    field plus one cell, so a core's outputs do not see the tile's cut edges."""
-    half = receptive_field(model) // 2 + model.config.stride
-    return math.ceil(half / SIZE_DIVISOR) * SIZE_DIVISOR

@@ -18,7 +18,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from p2pcount.errors import ConfigError
 
 if TYPE_CHECKING:
-    from p2pcount.infer.counter import CountResult
+    from p2pcount.output.result import CountResult
 
 RGB = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, inclusive

@@ -16,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from p2pcount.infer.counter import CountResult
+    from p2pcount.output.result import CountResult
 
 FORMATS = ("text", "json", "jsonl", "csv")
 CSV_FIELDS = ("path", "width", "height", "count", "soft_count", "error")

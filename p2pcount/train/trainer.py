@@ -48,7 +48,7 @@ from p2pcount.infer.device import resolve_device, resolve_precision
 from p2pcount.infer.distributed import DistInfo, init_distributed
 from p2pcount.io.atomic import atomic_path
 from p2pcount.io.images import load_image
-from p2pcount.model.anchors import AnchorCache, decode, flatten_proposals
+from p2pcount.model.anchors import PointDecoder, flatten_proposals
 from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet
 from p2pcount.output.writers import plural
@@ -394,7 +394,7 @@ class Trainer:
             background_weight=config.background_weight,
             point_weight=config.point_weight,
         )
-        self.anchors = AnchorCache(model_config.stride, model_config.num_anchors)
+        self.decoder = PointDecoder(self.model.config)
         if self.dist.is_main:
             try:
                 self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -448,9 +448,7 @@ class Trainer:
         offsets, logits = offsets.float(), logits.float()
         if not (torch.isfinite(offsets).all() and torch.isfinite(logits).all()):
             raise TrainingError(_DIVERGED)
-        anchors = self.anchors.get(*logits.shape[-2:], logits.device, logits.dtype)
-        decoded = decode(offsets, logits, anchors, self.model.config.offset_scale)
-        points, flat_logits = flatten_proposals(decoded.points, logits)
+        points, flat_logits = flatten_proposals(self.decoder(offsets, logits).points, logits)
         losses = self.criterion(points, flat_logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
