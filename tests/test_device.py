@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from p2pcount.errors import ConfigError
-from p2pcount.infer import device as device_module
+from p2pcount.infer import precision as precision_module
 from p2pcount.infer.device import resolve_device, resolve_precision
 
 CPU = torch.device("cpu")
@@ -14,10 +14,10 @@ CUDA = torch.device("cuda")
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: True)
     assert resolve_precision("auto", CPU) is torch.bfloat16
     assert resolve_precision("auto", CUDA) is torch.float16
-    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", CPU) is None  # plain float32
 
 
@@ -40,11 +40,11 @@ def test_cpu_flags_are_read_from_cpuinfo(monkeypatch: pytest.MonkeyPatch, tmp_pa
         return lambda name, *a, **k: real_open(path if name == "/proc/cpuinfo" else name, *a, **k)
 
     monkeypatch.setattr("builtins.open", fake("fpu avx512f avx512_bf16"))
-    assert device_module.cpu_has_native_bf16()
+    assert precision_module.cpu_has_native_bf16()
     monkeypatch.setattr("builtins.open", fake("fpu avx2 amx_bf16 amx_tile"))
-    assert device_module.cpu_has_native_bf16()
+    assert precision_module.cpu_has_native_bf16()
     monkeypatch.setattr("builtins.open", fake("fpu avx2 avx512f"))
-    assert not device_module.cpu_has_native_bf16()
+    assert not precision_module.cpu_has_native_bf16()
 
 
 def test_devices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,8 +61,8 @@ def test_devices(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_on_a_cpu_without_native_bf16_warns_once(monkeypatch, native, recwarn) -> None:
-    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: native)
-    device_module._warn_slow_bf16.cache_clear()
+    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: native)
+    precision_module._warn_slow_bf16.cache_clear()
     for _ in range(3):
         assert resolve_precision("bf16", CPU) is torch.bfloat16
     assert resolve_precision("auto", CPU) is (torch.bfloat16 if native else None)
@@ -79,8 +79,8 @@ def test_count_warns_once_on_stderr(monkeypatch, native, tmp_path, random_weight
 
     from p2pcount.cli import app
 
-    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: native)
-    device_module._warn_slow_bf16.cache_clear()
+    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: native)
+    precision_module._warn_slow_bf16.cache_clear()
     paths = [str(tmp_path / f"{i}.png") for i in range(3)]
     for path in paths:
         Image.new("RGB", (16, 16)).save(path)

@@ -14,13 +14,12 @@ stride S the prediction grid is h × w = H/S × W/S cells; each cell holds N anc
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 
-from p2pcount.model.config import ModelConfig
+from p2pcount.model.config import ModelConfig, anchor_lattice_side
 
 
 def anchor_offsets(num_anchors: int, stride: int) -> tuple[list[float], list[float]]:
@@ -29,9 +28,7 @@ def anchor_offsets(num_anchors: int, stride: int) -> tuple[list[float], list[flo
     N = k² anchors sit on a k × k lattice spread evenly over the cell: for N = 4 and
     S = 8 that is dx, dy ∈ {−2, +2}, giving (−2,−2), (+2,−2), (−2,+2), (+2,+2).
     """
-    k = math.isqrt(num_anchors)
-    if k * k != num_anchors or k == 0:
-        raise ValueError(f"num_anchors must be a positive perfect square, not {num_anchors}")
+    k = anchor_lattice_side(num_anchors)
     steps = [((m + 0.5) / k - 0.5) * stride for m in range(k)]
     dx = [steps[m % k] for m in range(num_anchors)]
     dy = [steps[m // k] for m in range(num_anchors)]

@@ -21,6 +21,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def anchor_lattice_side(num_anchors: int) -> int:
+    """k for N = k² anchors per cell (on a k × k lattice); :class:`ConfigError` unless N is
+    a positive perfect square."""
+    side = math.isqrt(num_anchors) if num_anchors > 0 else 0
+    if side == 0 or side * side != num_anchors:
+        raise ConfigError(f"num_anchors must be a positive perfect square, not {num_anchors}")
+    return side
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a P2PNet and to feed it images.
@@ -48,11 +57,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ConfigError(f"unknown backbone {self.backbone!r} (known: {', '.join(BACKBONES)})")
-        root = math.isqrt(self.num_anchors) if self.num_anchors > 0 else 0
-        if root * root != self.num_anchors or root == 0:
-            raise ConfigError(
-                f"num_anchors must be a positive perfect square, not {self.num_anchors}"
-            )
+        anchor_lattice_side(self.num_anchors)
         if self.stride != 8:
             raise ConfigError(f"the VGG16 backbone predicts at stride 8, not {self.stride}")
         if not self.offset_scale > 0:
