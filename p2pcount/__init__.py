@@ -9,9 +9,10 @@ Importing the package is cheap (torch is imported only when a model is used)::
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = version("p2pcount")
 
 if TYPE_CHECKING:
     from p2pcount.infer.counter import Counter

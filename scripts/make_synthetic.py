@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def _load_write_dataset() -> Callable[..., Path]:
-    """Import :func:`p2pcount.synthetic.write_dataset`, from this checkout if not installed."""
+    """Import :func:`p2pcount.data.synthetic.write_dataset`, from this checkout if not installed."""
     try:
         from p2pcount.data.synthetic import write_dataset
     except ModuleNotFoundError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,17 @@ def test_cli_rejects_bad_sizes(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "min_size" in result.stderr
+
+
+def test_generator_loads_no_torch_and_no_other_p2pcount_module() -> None:
+    code = (
+        "import json, sys, p2pcount.data.synthetic\n"
+        "print(json.dumps([m for m in sys.modules if m.split('.')[0] in ('torch', 'p2pcount')]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    loaded = json.loads(result.stdout)
+    assert not any(name.startswith("torch") for name in loaded)
+    own = ("p2pcount", "p2pcount.data", "p2pcount.data.synthetic")
+    assert all(name in own or name.startswith("p2pcount.data.synthetic.") for name in loaded)

@@ -22,7 +22,7 @@ from p2pcount.cli import export as _export
 from p2pcount.cli import train as _train
 from p2pcount.cli import viz as _viz
 from p2pcount.cli import weights as _weights
-from p2pcount.cli.common import error, warning
+from p2pcount.cli.console import error, warning
 from p2pcount.cli.help import Command
 from p2pcount.errors import first_line
 

@@ -1,4 +1,5 @@
-"""What every command shares: reporting errors, loading the model, walking the inputs."""
+"""What every command shares: exit codes, library errors as one line, loading the model,
+walking the inputs. Messages themselves are :mod:`p2pcount.cli.console`'s."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from p2pcount.cli.console import error, message
 from p2pcount.errors import P2PCountError
-from p2pcount.output.writers import one_line
 
 if TYPE_CHECKING:
     from p2pcount.infer.batcher import Outcome
@@ -20,22 +21,6 @@ if TYPE_CHECKING:
     from p2pcount.io.inputs import InputScan
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-
-
-def message(text: str) -> None:
-    """A human message on stderr (through ``sys.stderr`` as it is now: while a progress bar is
-    live, that is its redirection, which prints above the bar)."""
-    print(text, file=sys.stderr, flush=True)
-
-
-def warning(text: str) -> None:
-    """``p2pcount: warning: TEXT`` on stderr, on one line."""
-    message(f"p2pcount: warning: {one_line(text)}")
-
-
-def error(text: str) -> None:
-    """``p2pcount: error: TEXT`` on stderr, on one line (control characters escaped)."""
-    message(f"p2pcount: error: {one_line(text)}")
 
 
 @contextmanager

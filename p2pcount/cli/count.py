@@ -1,12 +1,12 @@
 """``p2pcount count``: print the number of people in each image."""
 
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs, warning
+from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs
+from p2pcount.cli.console import warning
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 
@@ -47,7 +47,7 @@ def count(
         warning(f"--points is ignored with --format {fmt.value}: points are in json and jsonl")
     counter_options = {"precision": precision.value, "tile_size": tile, "tile_above": tile_above}
     if distributed:
-        from p2pcount.cli.sharded import count_sharded
+        from p2pcount.cli.sharded import ShardedJob, count_sharded
 
         job = ShardedJob(threshold, batch_size, max_pixels, fmt.value, soft, points)
         count_sharded(paths, recursive, weights, device, counter_options, job)
@@ -74,15 +74,3 @@ def count(
     finally:  # a json document stays whole when Ctrl-C stops the run
         writer.close()
     inputs.finish(done)
-
-
-@dataclass(frozen=True)
-class ShardedJob:
-    """What every rank of a ``--distributed`` count needs besides the inputs and model."""
-
-    threshold: float
-    batch_size: int
-    max_pixels: int
-    fmt: str
-    soft: bool
-    points: bool

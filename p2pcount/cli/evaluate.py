@@ -13,14 +13,8 @@ from p2pcount.cli import options as opt
 
 if TYPE_CHECKING:
     from p2pcount.evaluate.evaluation import ImageEvaluation
-from p2pcount.cli.common import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    error,
-    load_counter,
-    usage_errors,
-    warning,
-)
+from p2pcount.cli.common import EXIT_OK, EXIT_PARTIAL, load_counter, usage_errors
+from p2pcount.cli.console import error, warning
 
 
 class EvalFormat(str, opt.Enum):
@@ -96,19 +90,7 @@ def evaluate(
             on_image=on_image,
             on_error=on_error,
         )
-    rows = [
-        {
-            "path": e.path,
-            "gt": e.gt,
-            "pred": e.predicted,
-            "error": e.error,
-            "soft_count": round(e.soft_count, 3),
-            "tp": e.localization.tp,
-            "fp": e.localization.fp,
-            "fn": e.localization.fn,
-        }
-        for e in report.images
-    ]
+    rows = [evaluation.row() for evaluation in report.images]
     if fmt is EvalFormat.json:
         document = {"weights": counter.source, **report.summary(), "per_image": rows}
         json.dump(document, sys.stdout, indent=1, allow_nan=False)
@@ -152,7 +134,7 @@ def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from p2pcount.output.writers import plural
+    from p2pcount.output.text import plural
 
     table = Table(title=plural(summary["images"], "image"), show_header=True)
     table.add_column("metric")

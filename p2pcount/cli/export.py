@@ -7,20 +7,12 @@ from typing import Annotated, Optional
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import message, usage_errors
+from p2pcount.cli.common import usage_errors
+from p2pcount.cli.console import message
+from p2pcount.export.formats import EXPORT_FORMATS, OUTPUTS, SUFFIX_FORMATS
 
-
-class ExportFormat(str, opt.Enum):
-    onnx = "onnx"
-    torchscript = "torchscript"
-
-
-class ExportOutputs(str, opt.Enum):
-    points = "points"
-    raw = "raw"
-
-
-_SUFFIX_FORMATS = {".onnx": ExportFormat.onnx, ".pt": ExportFormat.torchscript}
+ExportFormat = opt.choice_enum("ExportFormat", EXPORT_FORMATS)
+ExportOutputs = opt.choice_enum("ExportOutputs", OUTPUTS)
 
 
 def export(
@@ -55,18 +47,16 @@ def export(
     from p2pcount.weights.registry import resolve_weights
 
     with usage_errors():
-        if fmt is None:
-            fmt = _SUFFIX_FORMATS.get(output.suffix.lower())
-            if fmt is None:
-                raise ConfigError(
-                    f"{output}: cannot tell the format from the suffix (use .onnx or .pt, "
-                    "or --format)"
-                )
+        name = fmt.value if fmt is not None else SUFFIX_FORMATS.get(output.suffix.lower())
+        if name is None:
+            raise ConfigError(
+                f"{output}: cannot tell the format from the suffix (use .onnx or .pt, or --format)"
+            )
         path = resolve_weights(weights, notify=message, progress=download_progress)
         if os.path.exists(output) and output.resolve() == path.resolve():
             raise ConfigError(f"{output}: refusing to overwrite the weights being exported")
         model = load_model(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            export_model(model, output, fmt.value, outputs.value, opset)
+            export_model(model, output, name, outputs.value, opset)
     typer.echo(str(output))

@@ -6,12 +6,19 @@ from typing import Annotated, Optional
 
 import typer
 
+from p2pcount.data.layouts import FORMATS as LAYOUTS
+from p2pcount.infer.precision import PRECISIONS
+from p2pcount.model.config import BACKBONES
+from p2pcount.output.writers import FORMATS
 
-class OutputFormat(str, Enum):
-    text = "text"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
+
+def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum for Typer with one member per library constant value (``member.value``
+    is the value, and so is its name), so a choice list is written once, in the library."""
+    return Enum(name, {value: value for value in values}, type=str)
+
+
+OutputFormat = choice_enum("OutputFormat", FORMATS)
 
 
 Paths = Annotated[
@@ -96,16 +103,8 @@ MaxPixels = Annotated[
 ]
 
 
-class PrecisionChoice(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
-class BackboneChoice(str, Enum):
-    vgg16 = "vgg16"
-    vgg16_bn = "vgg16_bn"
+PrecisionChoice = choice_enum("PrecisionChoice", PRECISIONS)
+BackboneChoice = choice_enum("BackboneChoice", BACKBONES)
 
 
 Precision = Annotated[
@@ -116,7 +115,7 @@ Precision = Annotated[
         "CUDA, fp32 elsewhere.",
     ),
 ]
-_LAYOUTS = "list, shanghaitech, nwpu, jhu or folder (default: detected from the path)"
+_LAYOUTS = f"{', '.join(LAYOUTS[:-1])} or {LAYOUTS[-1]} (default: detected from the path)"
 DatasetFormat = Annotated[
     Optional[str],  # noqa: UP045 (typer needs Optional on Python 3.10)
     typer.Option("--data-format", help=f"Dataset layout: {_LAYOUTS}.", show_default=False),

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from p2pcount.cli.common import message
+from p2pcount.cli.console import message
 
 if TYPE_CHECKING:
     from rich.progress import Progress

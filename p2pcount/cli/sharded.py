@@ -1,15 +1,13 @@
-"""``p2pcount count --distributed``: inputs sharded over torchrun ranks, merged on rank 0.
+"""``p2pcount count --distributed``: the command around :mod:`p2pcount.infer.sharding`.
 
 Rank 0 expands the inputs (stdin included: the ranks share it) and fetches the weights;
-every rank receives both. Input i goes to rank i mod world_size. The inputs are processed
-in rounds of ``ROUND_PER_RANK`` images per rank; after each round the ranks' outcomes are
-gathered on rank 0, which prints them in input order (any output format) and reports
-failures, so output streams and memory stays bounded however many inputs there are.
+every rank receives both. Rank 0 prints every result in input order (any output format)
+and reports failures.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import typer
 
@@ -18,17 +16,23 @@ from p2pcount.cli.common import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     CurrentStdout,
-    error,
     load_counter,
-    message,
     scan_inputs,
     usage_errors,
 )
+from p2pcount.cli.console import error, message
 
-if TYPE_CHECKING:
-    from p2pcount.cli.count import ShardedJob
 
-ROUND_PER_RANK = 64
+@dataclass(frozen=True)
+class ShardedJob:
+    """What every rank of a ``--distributed`` count needs besides the inputs and model."""
+
+    threshold: float
+    batch_size: int
+    max_pixels: int
+    fmt: str
+    soft: bool
+    points: bool
 
 
 def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | str:
@@ -58,14 +62,13 @@ def count_sharded(
     counter_options: dict,
     job: ShardedJob,
 ) -> None:
-    from p2pcount.infer.batcher import count_paths
     from p2pcount.infer.device import resolve_device
     from p2pcount.infer.distributed import (
         broadcast_from_main,
-        gather_to_main,
         init_distributed,
         shutdown_distributed,
     )
+    from p2pcount.infer.sharding import count_sharded as count_sharded_inputs
     from p2pcount.output.writers import ResultWriter
 
     with usage_errors():
@@ -89,32 +92,21 @@ def count_sharded(
             for folder, reason in unlisted:
                 writer.write_error(folder, reason)
         done = 0
-        step = ROUND_PER_RANK * info.world_size
-        for start in range(0, len(inputs), step):
-            mine = list(range(start + info.rank, min(start + step, len(inputs)), info.world_size))
-            outcomes = count_paths(
-                counter,
-                [inputs[i] for i in mine],
-                job.threshold,
-                batch_size=job.batch_size,
-                max_pixels=job.max_pixels,
-            )
-            local = []
-            for index, outcome in zip(mine, outcomes, strict=True):
-                if outcome.result is not None:
-                    outcome.result.cell_scores = outcome.result.cell_scores[:0]  # not printed
-                local.append((index, outcome.error, outcome.result))
-            gathered = gather_to_main(local, info)
-            if writer is not None:
-                for index, message, result in sorted(
-                    (item for part in gathered for item in part), key=lambda item: item[0]
-                ):
-                    if message is not None:
-                        error(message)
-                        writer.write_error(inputs[index], message)
-                    else:
-                        writer.write(result, inputs[index])
-                        done += 1
+        merged = count_sharded_inputs(
+            counter,
+            inputs,
+            info,
+            job.threshold,
+            batch_size=job.batch_size,
+            max_pixels=job.max_pixels,
+        )
+        for index, problem, result in merged:
+            if problem is not None:
+                error(problem)
+                writer.write_error(inputs[index], problem)
+            else:
+                writer.write(result, inputs[index])
+                done += 1
         if writer is not None:
             writer.close()
         code = broadcast_from_main(

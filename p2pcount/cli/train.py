@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import EXIT_USAGE, error, message, usage_errors, warning
+from p2pcount.cli.common import EXIT_USAGE, usage_errors
+from p2pcount.cli.console import error, message, warning
 from p2pcount.errors import P2PCountError
 
 
@@ -71,7 +72,7 @@ def train(
     from p2pcount.data.datasets import load_dataset, summarize
     from p2pcount.infer.distributed import shutdown_distributed
     from p2pcount.model.config import ModelConfig
-    from p2pcount.output.writers import plural
+    from p2pcount.output.text import plural
     from p2pcount.train.trainer import TrainConfig, Trainer
 
     with usage_errors():

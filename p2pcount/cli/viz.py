@@ -10,13 +10,12 @@ from p2pcount.cli import options as opt
 from p2pcount.cli.common import (
     EXIT_USAGE,
     collect_paths,
-    error,
     finish,
     load_counter,
     run_inputs,
     usage_errors,
-    warning,
 )
+from p2pcount.cli.console import error, warning
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 from p2pcount.output.overlay_files import (
@@ -26,7 +25,7 @@ from p2pcount.output.overlay_files import (
     split_own_overlays,
     write_overlay_atomic,
 )
-from p2pcount.output.writers import one_line
+from p2pcount.output.text import one_line
 
 
 def viz(

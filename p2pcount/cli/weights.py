@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from p2pcount.cli.common import message, usage_errors
+from p2pcount.cli.common import usage_errors
+from p2pcount.cli.console import message
 from p2pcount.cli.help import Command
 
 app = typer.Typer(
@@ -92,18 +93,11 @@ def info(
     spec: Annotated[str, typer.Argument(metavar="WEIGHTS", help="A weights file or a model name.")],
 ) -> None:
     """Print a checkpoint's config, parameter count and origin as JSON."""
-    from p2pcount.errors import WeightsError
     from p2pcount.weights.checkpoint import build_model, describe, read_weights
-    from p2pcount.weights.registry import REGISTRY, model_path
+    from p2pcount.weights.registry import resolve_local_weights
 
     with usage_errors():
-        if not os.path.exists(spec) and spec in REGISTRY:
-            if not model_path(REGISTRY[spec]).is_file():
-                raise WeightsError(
-                    f"{spec}: not in the cache yet; run `p2pcount weights fetch {spec}`"
-                )
-            spec = str(model_path(REGISTRY[spec]))
-        loaded = read_weights(spec)
+        loaded = read_weights(resolve_local_weights(spec))
         build_model(loaded)  # what count would load: refuse a checkpoint it could not
         details = describe(loaded)
     typer.echo(json.dumps(details, indent=2))

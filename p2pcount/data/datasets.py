@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from p2pcount.data.layouts import FORMATS
 from p2pcount.errors import ConfigError, DatasetError, ImageError
 from p2pcount.io.inputs import list_folder
 
 #: Dataset layouts :func:`load_dataset` reads.
-FORMATS = ("list", "shanghaitech", "nwpu", "jhu", "folder")
 
 #: Suffixes (lower case) of files :func:`detect_format` takes as list files.
 LIST_SUFFIXES = (".txt", ".list")

@@ -60,6 +60,20 @@ class ImageEvaluation:
         """(P, 2) points above ``threshold``."""
         return self.points[self.scores > threshold]
 
+    def row(self) -> dict[str, object]:
+        """The per-image record of reports: path, gt, pred, error (pred − gt), soft_count,
+        and the localization's tp, fp, fn."""
+        return {
+            "path": self.path,
+            "gt": self.gt,
+            "pred": self.predicted,
+            "error": self.error,
+            "soft_count": round(self.soft_count, 3),
+            "tp": self.localization.tp,
+            "fp": self.localization.fp,
+            "fn": self.localization.fn,
+        }
+
 
 @dataclass
 class EvaluationReport:

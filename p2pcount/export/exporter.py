@@ -20,12 +20,10 @@ import torch
 from torch import nn
 
 from p2pcount.errors import ConfigError
+from p2pcount.export.formats import EXPORT_FORMATS, OUTPUTS
 from p2pcount.io.atomic import atomic_path
 from p2pcount.model.anchors import PointDecoder, flatten_proposals
 from p2pcount.model.network import P2PNet
-
-EXPORT_FORMATS = ("onnx", "torchscript")
-OUTPUTS = ("points", "raw")
 
 
 class PointsModel(nn.Module):

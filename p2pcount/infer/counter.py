@@ -12,6 +12,10 @@ clamped into its box [0, W] × [0, H].
 Images above ``tile_above`` pixels are counted in tiles (see :mod:`p2pcount.infer.tiling`):
 the result equals the whole-image one up to float rounding, with memory bounded by the
 tile size.
+
+The forward pass is a backend's (:mod:`p2pcount.infer.backends`): ``Counter(model, ...)``
+runs it with PyTorch, ``Counter.from_backend(backend)`` with any other. Everything else
+here (reading, tiling, decoding, results) is the same for every backend.
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ import torch
 from PIL import Image
 
 from p2pcount.errors import ConfigError
-from p2pcount.infer.device import resolve_device, resolve_precision
+from p2pcount.infer.backends.base import InferenceBackend
+from p2pcount.infer.backends.torch import TorchBackend
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE, tile_grid, tile_margin
 from p2pcount.io.images import load_image, to_rgb
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 from p2pcount.model.anchors import PointDecoder, hard_count, soft_count
-from p2pcount.model.folding import inference_network, receptive_field
 from p2pcount.model.network import SIZE_DIVISOR, P2PNet
 from p2pcount.output.result import CountResult
 from p2pcount.weights.checkpoint import load_model
@@ -43,6 +47,12 @@ def check_threshold(threshold: float) -> float:
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold must be in [0, 1], not {threshold}")
     return float(threshold)
+
+
+def _check_tiling(tile_size: int, tile_above: int) -> None:
+    """Raise :class:`ConfigError` unless ``tile_size`` ≥ 1 and ``tile_above`` ≥ 0."""
+    if tile_size < 1 or tile_above < 0:
+        raise ConfigError("tile_size must be positive and tile_above non-negative")
 
 
 def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -81,7 +91,7 @@ class _Region:
 
 
 class Counter:
-    """A P2PNet on a device, ready to count.
+    """A P2PNet on a device, ready to count, run by a :class:`TorchBackend`.
 
     Args:
         model: the network (its config gives anchors and offset scale).
@@ -92,6 +102,12 @@ class Counter:
         tile_size: core size (pixels, rounded up to a multiple of 16) of tiles.
         tile_above: images with more pixels than this are counted in tiles; 0 = never.
         copy_model: leave ``model`` untouched (False: convert it in place, saving memory).
+
+    Attributes:
+        backend: what runs the forward pass (see :meth:`from_backend` for another one).
+        config: the model's config, ``backend.config``.
+        device: where the backend runs, for reports (``"cpu"``, ``"cuda"``).
+        source: as given.
     """
 
     def __init__(
@@ -104,19 +120,36 @@ class Counter:
         tile_above: int = DEFAULT_TILE_ABOVE,
         copy_model: bool = True,
     ) -> None:
-        if tile_size < 1 or tile_above < 0:
-            raise ConfigError("tile_size must be positive and tile_above non-negative")
-        self.device = resolve_device(device)
-        compute = resolve_precision(precision, self.device)
-        # bf16 on the CPU: weights cast once. CUDA: autocast (fp32 weights, fp16 math).
-        self.weight_dtype = compute if self.device.type == "cpu" else None
-        self.autocast_dtype = compute if self.device.type == "cuda" else None
-        self.config = model.config
+        _check_tiling(tile_size, tile_above)
+        self._attach(
+            TorchBackend(model, device, precision, copy_model), source, tile_size, tile_above
+        )
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: InferenceBackend,
+        source: str = "",
+        tile_size: int = DEFAULT_TILE_SIZE,
+        tile_above: int = DEFAULT_TILE_ABOVE,
+    ) -> Counter:
+        """A counter whose forward passes ``backend`` runs (device and precision are the
+        backend's); ``source``, ``tile_size`` and ``tile_above`` as for the class."""
+        _check_tiling(tile_size, tile_above)
+        counter = cls.__new__(cls)
+        counter._attach(backend, source, tile_size, tile_above)
+        return counter
+
+    def _attach(
+        self, backend: InferenceBackend, source: str, tile_size: int, tile_above: int
+    ) -> None:
+        self.backend = backend
+        self.config = backend.config
+        self.device = backend.device
         self.source = source
         self.tile_size = -(-tile_size // SIZE_DIVISOR) * SIZE_DIVISOR
         self.tile_above = tile_above
-        self.margin = tile_margin(receptive_field(model), self.config.stride, SIZE_DIVISOR)
-        self.net = inference_network(model, self.device, self.weight_dtype, copy_model)
+        self.margin = tile_margin(backend.receptive_field, self.config.stride, SIZE_DIVISOR)
         self.decoder = PointDecoder(self.config)
 
     @classmethod
@@ -208,16 +241,9 @@ class Counter:
         return self._result(regions, width, height, threshold)
 
     def forward_maps(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, H, W, 3) uint8 → float32 offsets (B, 2N, h, w) and logits (B, N, h, w)."""
-        batch = torch.from_numpy(np.stack(arrays))  # (B, H, W, 3): channels-last as NCHW
-        if self.device.type == "cuda":
-            batch = batch.pin_memory().to(self.device, non_blocking=True)
-        images = batch.permute(0, 3, 1, 2).to(self.weight_dtype or torch.float32).div_(255.0)
-        with torch.autocast(
-            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
-        ):
-            offsets, logits = self.net(images)
-        return offsets.float(), logits.float()
+        """B same-sized (H, W, 3) uint8 images → float32 offsets (B, 2N, h, w) and logits
+        (B, N, h, w), the backend's (see :meth:`InferenceBackend.forward_maps`)."""
+        return self.backend.forward_maps(np.stack(arrays))
 
     def _regions(
         self,

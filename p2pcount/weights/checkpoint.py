@@ -28,7 +28,7 @@ from p2pcount.errors import ConfigError, WeightsError, first_line
 from p2pcount.io.atomic import atomic_path
 from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet, backbone_of
-from p2pcount.output.writers import plural
+from p2pcount.output.text import plural
 from p2pcount.weights.original import convert_original, is_original_state_dict
 
 CONFIG_KEY = "p2pcount.config"
@@ -195,14 +195,25 @@ def load_torch_file(path: str | Path, what: str | None = None) -> object:
         raise WeightsError(f"{path}: {context}{_torch_load_reason(exc)}") from None
 
 
-def _read_torch(path: Path) -> LoadedWeights:
-    obj = load_torch_file(path)
-    if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
+def state_dict_in(obj: object, source: str, strict: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict in what :func:`load_torch_file` returned: ``obj`` itself, or the
+    mapping under its ``"model"`` key (a training checkpoint such as p2pcount's ``state.pt``).
+
+    Raises :class:`WeightsError` ``"SOURCE: not a state dict"`` when it is not a mapping,
+    or when ``strict`` and an entry is not a string key with a tensor; without ``strict``
+    such entries are left out (a caller that picks tensors by name then finds them missing).
+    """
+    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
         obj = obj["model"]
-    if not isinstance(obj, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    ):
-        raise WeightsError(f"{path}: not a state dict (expected a dict of tensors)")
+    if isinstance(obj, Mapping):
+        state = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+        if len(state) == len(obj) or not strict:
+            return state
+    raise WeightsError(f"{source}: not a state dict (expected a dict of tensors)")
+
+
+def _read_torch(path: Path) -> LoadedWeights:
+    obj = state_dict_in(load_torch_file(path), str(path))
     state = {k.removeprefix("module."): v for k, v in obj.items()}
     if is_original_state_dict(state):
         config, converted = convert_original(state, str(path))
@@ -256,10 +267,20 @@ def build_model(loaded: LoadedWeights) -> P2PNet:
     """
     with torch.device("meta"):
         model = P2PNet(loaded.config)
+    load_checked(model, loaded, assign=True)
+    return model.eval()
+
+
+def load_checked(model: P2PNet, loaded: LoadedWeights, assign: bool = False) -> None:
+    """Load ``loaded``'s tensors into ``model`` after :func:`check_state`, floating-point
+    ones cast to float32 (a float16 or bfloat16 file trains and runs in float32).
+
+    ``assign`` replaces the parameters instead of copying into them (for a model built on
+    the meta device); without it the model keeps its parameters and their device.
+    """
     check_state(model, loaded.state, loaded.source)
     state = {k: v.float() if v.is_floating_point() else v for k, v in loaded.state.items()}
-    model.load_state_dict(state, strict=True, assign=True)
-    return model.eval()
+    model.load_state_dict(state, strict=True, assign=assign)
 
 
 def load_model(path: str | Path) -> P2PNet:

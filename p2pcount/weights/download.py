@@ -155,10 +155,10 @@ def _fetch(
 
 
 def _user_agent() -> str:
-    """Return ``p2pcount/<version>``."""
-    from p2pcount import __version__
+    """Return ``p2pcount/<version>`` (the installed distribution's version)."""
+    from importlib.metadata import version
 
-    return f"p2pcount/{__version__}"
+    return f"p2pcount/{version('p2pcount')}"
 
 
 def _open(url: str, timeout: float) -> HTTPResponse:

@@ -137,13 +137,33 @@ def resolve_weights(
     :class:`WeightsError` for an unknown name or missing file, :class:`DownloadError` when
     a download fails.
     """
+    entry = _named(spec)
+    if isinstance(entry, Path):
+        return entry
+    return fetch(entry, notify=notify, progress=progress)
+
+
+def resolve_local_weights(spec: str) -> Path:
+    """Like :func:`resolve_weights`, never downloading: a registry model must be in the
+    cache already (:class:`WeightsError` saying how to fetch it otherwise)."""
+    entry = _named(spec)
+    if isinstance(entry, Path):
+        return entry
+    path = model_path(entry)
+    if not path.is_file():
+        raise WeightsError(f"{spec}: not in the cache yet; run `p2pcount weights fetch {spec}`")
+    return path
+
+
+def _named(spec: str | None) -> Path | ModelEntry:
+    """The existing file ``spec`` names, else its registry entry (None: the default)."""
     if spec is None:
         spec = DEFAULT_MODEL
     if os.path.exists(spec):  # False, not an error, for a path that cannot be checked
         return Path(spec)
     if spec not in REGISTRY and any(c in spec for c in "/\\."):
         raise WeightsError(f"{spec}: no such file")
-    return fetch(get_entry(spec), notify=notify, progress=progress)
+    return get_entry(spec)
 
 
 def fetch(

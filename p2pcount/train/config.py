@@ -1,0 +1,94 @@
+"""What a training run is asked (:class:`TrainConfig`) and what it reports (:class:`StepInfo`
+after each step, :class:`EpochRecord` after each epoch); no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from p2pcount.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters; the defaults are the original release's recipe.
+
+    Sizes are in pixels (``crop_size``, a multiple of 16; ``radius``, the localization match
+    distance), ``scale_*`` are image scale factors, ``lr_drop`` and ``val_every`` count epochs,
+    ``cost_*`` weigh the matcher and ``*_weight`` the loss (see :mod:`p2pcount.train.loss`).
+    """
+
+    epochs: int = 100
+    batch_size: int = 8
+    crops_per_image: int = 4
+    crop_size: int = 128
+    scale_min: float = 0.7
+    scale_max: float = 1.3
+    lr: float = 1e-4
+    lr_backbone: float = 1e-5
+    lr_drop: int = 3500
+    lr_gamma: float = 0.1
+    weight_decay: float = 1e-4
+    clip_norm: float = 0.1
+    cost_point: float = 0.05
+    cost_class: float = 1.0
+    background_weight: float = 0.5
+    point_weight: float = 2e-4
+    threshold: float = 0.5
+    radius: float = 8.0
+    val_every: int = 1
+    workers: int = 1
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in (
+            "epochs",
+            "batch_size",
+            "crops_per_image",
+            "crop_size",
+            "val_every",
+            "lr_drop",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.crop_size % 16:
+            raise ConfigError(f"crop_size must be a multiple of 16, not {self.crop_size}")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ConfigError("need 0 < scale_min <= scale_max")
+        if not 0 < self.lr_gamma <= 1:
+            raise ConfigError(f"lr_gamma must be in (0, 1], not {self.lr_gamma}")
+
+    def learning_rates(self, epoch: int) -> tuple[float, float]:
+        """(head and neck, backbone) learning rates of ``epoch`` (counted from 0): the
+        release's StepLR, a function of the epoch alone so that a resumed run follows it."""
+        factor = self.lr_gamma ** (epoch // self.lr_drop)
+        return self.lr * factor, self.lr_backbone * factor
+
+
+@dataclass
+class EpochRecord:
+    """One line of ``log.jsonl``: mean losses of the epoch (``loss_point`` in px² per
+    ground-truth point, before its 2e-4 weight), wall time in seconds, learning rates,
+    validation metrics (mae, mse, precision, recall, f1) and whether it is the best so far."""
+
+    epoch: int
+    loss: float
+    loss_class: float
+    loss_point: float
+    seconds: float
+    lr: float
+    lr_backbone: float
+    val: dict[str, float] = field(default_factory=dict)
+    best: bool = False
+
+
+@dataclass
+class StepInfo:
+    """What a progress display needs after each step (epoch and step count from 1)."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
