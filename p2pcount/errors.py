@@ -22,6 +22,10 @@ class ImageError(P2PCountError):
     """An input image is missing, unreadable, corrupt, or too large."""
 
 
+class VideoError(ImageError):
+    """A video or stream cannot be opened, has no video stream, or breaks while decoding."""
+
+
 class WeightsError(P2PCountError):
     """A weights file is missing, not a checkpoint, truncated, or of another architecture."""
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from p2pcount.infer.counting import hard_count, soft_count
 from p2pcount.model.anchors import (
     AnchorCache,
     anchor_offsets,
     decode,
-    hard_count,
     make_anchors,
-    soft_count,
     valid_anchor_mask,
 )
 

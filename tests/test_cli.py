@@ -103,7 +103,9 @@ def test_jsonl_and_csv(runner, images, all_heads_weights) -> None:
     assert [r["count"] for r in records] == [60, 32] and "points" not in records[0]
     table = invoke(runner, ["count", *paths, "-f", "csv"], all_heads_weights)
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
-    assert list(rows[0]) == ["path", "width", "height", "count", "soft_count", "error"]
+    assert list(rows[0]) == [
+        "path", "width", "height", "count", "soft_count", "frame", "time", "error",
+    ]  # fmt: skip
     assert [(r["path"], r["count"]) for r in rows] == [(paths[0], "60"), (paths[1], "32")]
     assert [r["error"] for r in rows] == ["", ""]
 

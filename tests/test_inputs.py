@@ -125,11 +125,14 @@ def test_a_folder_with_images_only_in_subfolders_suggests_r(tmp_path, all_heads_
 def test_urls_are_kept_as_typed(all_heads_weights) -> None:
     url = "https://example.com/crowd.jpg"
     with pytest.raises(ImageError, match=f"^{url}: a URL; images are read from local files"):
-        load_image(url)
-    result = CliRunner().invoke(app, ["count", url, "-w", str(all_heads_weights), "-f", "jsonl"])
+        load_image(url)  # the image reader; the command line reads URLs as streams
+    unreachable = "http://127.0.0.1:9/crowd.mp4"  # nothing listens on port 9
+    args = ["count", unreachable, "-w", str(all_heads_weights), "-f", "jsonl", "--timeout", "5"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"p2pcount: error: {url}: a URL")
-    assert json.loads(result.stdout)["path"] == url
+    assert result.stderr.startswith(f"p2pcount: error: {unreachable}: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert json.loads(result.stdout)["path"] == unreachable
 
 
 def test_messages_name_a_path_as_typed(tmp_path: Path) -> None:

@@ -218,3 +218,17 @@ def test_weights_fetch_prints_the_path_on_stdout(original_bytes, tmp_path) -> No
     assert run.returncode == 0, run.terminal
     assert run.stdout == f"{home / 'models' / 'test-model.safetensors'}\n".encode()
     assert "licence of test-model" in run.terminal
+
+
+def test_video_frames_reach_stdout_with_a_bar_on_the_terminal(all_heads_weights, tmp_path):
+    from tests.videos import numbered_frames, write_video
+
+    clip = write_video(tmp_path / "clip.mp4", numbered_frames(10), fps=10)
+    args = ["count", str(clip), "-w", str(all_heads_weights)]
+    run = run_in_terminal(args, tmp_path)
+    code, expected = without_terminal(args)
+    assert run.returncode == code == 0
+    assert run.stdout == expected
+    assert run.stdout.decode().splitlines()[-1] == f"192\t{clip}#t=0.900"
+    assert drew_a_bar(run.terminal) and "frames" in run.terminal
+    assert f"{clip}: 10 frames, count mean 192.0" in run.terminal

@@ -17,7 +17,9 @@ from p2pcount.data.synthetic import write_dataset
 from p2pcount.errors import ConfigError, DatasetError, WeightsError
 from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet
-from p2pcount.train.trainer import TrainConfig, Trainer, load_backbone_weights
+from p2pcount.train.config import TrainConfig
+from p2pcount.train.setup import load_backbone_weights
+from p2pcount.train.trainer import Trainer
 from p2pcount.weights.checkpoint import load_model, read_weights
 from tests.torchrun import torchrun
 

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from p2pcount.infer.batcher import Outcome
     from p2pcount.infer.counter import Counter
     from p2pcount.io.inputs import InputScan
+    from p2pcount.io.video import Sampling
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+NO_INPUTS = "no input images (give files, folders, or - to read paths from stdin)"
 
 
 @contextmanager
@@ -36,7 +38,7 @@ def usage_errors() -> Iterator[None]:
 def load_counter(weights: str | None, device: str, **options: object) -> Counter:
     """The model named by ``--weights`` (or the default) on ``device``; exits 2 on failure.
 
-    ``options`` go to :class:`~p2pcount.counter.Counter` (precision, tile_size, tile_above).
+    ``options`` go to :class:`~p2pcount.infer.counter.Counter` (precision, tile_size, tile_above).
     """
     from p2pcount.cli.progress import download_progress
     from p2pcount.infer.counter import Counter
@@ -62,9 +64,9 @@ def stdin_lines() -> Iterator[str]:
     """stdin's lines as text, undecodable bytes kept (file names need not be UTF-8).
 
     The real stdin is read with ``os.read`` on its descriptor, without Python's buffered
-    reader: the thread waiting there for the next path (see ``pipeline``) then holds no lock
-    that the interpreter needs when it exits (after Ctrl-C or a closed stdout), so that
-    exit stays clean. Streams without a descriptor (tests) are read as they are.
+    reader: the thread waiting there for the next path (see :mod:`p2pcount.infer.feed`)
+    then holds no lock that the interpreter needs when it exits (after Ctrl-C or a closed
+    stdout), so that exit stays clean. Streams without a descriptor (tests) are read as they are.
     """
     try:
         fd = sys.stdin.fileno()
@@ -99,13 +101,24 @@ def scan_inputs(
     return InputScan(paths, stdin_lines() if "-" in paths else (), recursive, on_error=report)
 
 
+def no_inputs(scan: InputScan) -> str:
+    """Why a command has nothing to do, with the fix: ``-r`` for a folder whose images are
+    all in subfolders, what inputs can be when none was found."""
+    nested = scan.nested_folder()
+    if nested is not None:
+        return f"no input images in {nested}: its images are in subfolders (add -r)"
+    if scan.empty_folders:
+        return f"no input images in {scan.empty_folders[0]}"
+    return NO_INPUTS
+
+
 def collect_paths(paths: list[str], recursive: bool) -> tuple[list[str], int]:
     """Every image path of the inputs, read to the end, and the number of folders that could
     not be listed; exits 2 when there are no images at all."""
     scan = scan_inputs(paths, recursive)
     found = list(scan)
     if not found:
-        error(scan.why_empty())
+        error(no_inputs(scan))
         raise typer.Exit(EXIT_USAGE)
     return found, scan.unlisted
 
@@ -133,7 +146,7 @@ class Inputs:
         self._sink = sink
 
     def refuse_empty(self) -> NoReturn:
-        error(self.scan.why_empty())
+        error(no_inputs(self.scan))
         raise typer.Exit(EXIT_USAGE)
 
     def finish(self, done: int) -> NoReturn:
@@ -183,6 +196,22 @@ def run_inputs(
                     on_error(outcome.path, outcome.error)
                 continue
             yield outcome
+
+
+def video_sampling(
+    every: int | None, fps: float | None, start: float | None, end: float | None
+) -> Sampling:
+    """The frames to count in videos, from ``--every``, ``--fps``, ``--start``, ``--end``;
+    exits 2 for two ways of sampling at once or an end before the start."""
+    from p2pcount.io.video import Sampling
+
+    if every is not None and fps is not None:
+        error("--every and --fps both choose frames; give one")
+        raise typer.Exit(EXIT_USAGE)
+    if start is not None and end is not None and end < start:
+        error(f"--end {end:g} s is before --start {start:g} s")
+        raise typer.Exit(EXIT_USAGE)
+    return Sampling(every=every, fps=fps, start=start, end=end)
 
 
 def finish(done: int, total: int) -> NoReturn:

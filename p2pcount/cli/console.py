@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from p2pcount.output.text import one_line
+from p2pcount.text import one_line
 
 
 def message(text: str) -> None:

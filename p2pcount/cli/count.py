@@ -5,8 +5,9 @@ from typing import Annotated
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs
-from p2pcount.cli.console import warning
+from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs, video_sampling
+from p2pcount.cli.console import error, warning
+from p2pcount.cli.media import VideoInput, count_one_video, media_runs
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 
@@ -33,13 +34,19 @@ def count(
     tile: opt.Tile = DEFAULT_TILE_SIZE,
     tile_above: opt.TileAbove = DEFAULT_TILE_ABOVE,
     distributed: opt.Distributed = False,
+    every: opt.Every = None,
+    fps: opt.Fps = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    timeout: opt.Timeout = 10.0,
 ) -> None:
-    """Count people in images.
+    """Count people in images, videos and streams.
 
     Text output is one line per image, COUNT<TAB>PATH, so `cut -f1` gives the counts
-    (control characters and backslashes in PATH escaped as \\n, \\t, \\\\ …). In json,
-    jsonl and csv an input that failed is a record with an "error" field. With -, paths
-    are read from stdin as they arrive and each result is printed at once.
+    (control characters and backslashes in PATH escaped as \\n, \\t, \\\\ …); one line
+    per video frame, COUNT<TAB>PATH#t=SECONDS. In json, jsonl and csv an input that failed
+    is a record with an "error" field. With -, paths are read from stdin as they arrive and
+    each result is printed at once.
     """
     from p2pcount.output.writers import ResultWriter
 
@@ -52,25 +59,33 @@ def count(
         job = ShardedJob(threshold, batch_size, max_pixels, fmt.value, soft, points)
         count_sharded(paths, recursive, weights, device, counter_options, job)
         return
+    sampling = video_sampling(every, fps, start, end)
     inputs = Inputs(paths, recursive)
     counter = load_counter(weights, device, **counter_options)
     header = {"weights": counter.source, "threshold": threshold}
     writer = ResultWriter(CurrentStdout(), fmt.value, soft=soft, with_points=points, header=header)
     inputs.report_folders_to(writer.write_error)
-    done = 0
-    outcomes = run_inputs(
-        counter,
-        inputs.paths,
-        threshold,
-        batch_size,
-        max_pixels,
-        total=inputs.total,
-        on_error=writer.write_error,
-    )
+    done, videos = 0, []
     try:
-        for outcome in outcomes:
-            writer.write(outcome.result, outcome.path)
-            done += 1
+        for item in media_runs(inputs.paths):
+            if isinstance(item, VideoInput):
+                summary, problem = count_one_video(
+                    counter, item.source, sampling, threshold, batch_size=batch_size,
+                    timeout=timeout, on_frame=lambda _, result: writer.write(result, result.path),
+                )  # fmt: skip
+                videos.append(summary.record())
+                if problem is None:
+                    done += 1
+                else:
+                    error(problem)
+                    writer.write_error(item.source, problem)
+                continue
+            outcomes = run_inputs(
+                counter, item.paths, threshold, batch_size, max_pixels, on_error=writer.write_error
+            )
+            for outcome in outcomes:
+                writer.write(outcome.result, outcome.path)
+                done += 1
     finally:  # a json document stays whole when Ctrl-C stops the run
-        writer.close()
+        writer.close(videos=videos)
     inputs.finish(done)

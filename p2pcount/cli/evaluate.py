@@ -10,16 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from p2pcount.cli import options as opt
-
-if TYPE_CHECKING:
-    from p2pcount.evaluate.evaluation import ImageEvaluation
 from p2pcount.cli.common import EXIT_OK, EXIT_PARTIAL, load_counter, usage_errors
 from p2pcount.cli.console import error, warning
 
+if TYPE_CHECKING:
+    from p2pcount.evaluate.evaluation import ImageEvaluation
 
-class EvalFormat(str, opt.Enum):
-    csv = "csv"
-    json = "json"
+#: The report's formats: per-image csv rows, or one json document.
+EvalFormat = opt.choice_enum("EvalFormat", ("csv", "json"))
 
 
 def evaluate(
@@ -134,7 +132,7 @@ def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from p2pcount.output.text import plural
+    from p2pcount.text import plural
 
     table = Table(title=plural(summary["images"], "image"), show_header=True)
     table.add_column("metric")

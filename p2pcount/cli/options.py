@@ -157,3 +157,66 @@ Distributed = Annotated[
         help="Under torchrun: shard the inputs over the ranks; rank 0 prints all results.",
     ),
 ]
+
+
+def _seconds(text: str) -> float:
+    """A time in a video: seconds (``12.5``) or ``HH:MM:SS[.ms]``."""
+    from p2pcount.io.video import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _positive(text: str) -> float:
+    """A number above 0 (not nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < float("inf"):
+        raise typer.BadParameter(f"must be a number above 0, not {text}")
+    return value
+
+
+Every = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--every", min=1, metavar="N", help="Videos: count every N-th decoded frame."),
+]
+Fps = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option(
+        "--fps",
+        metavar="F",
+        parser=_positive,
+        help="Videos: count F frames per second of presentation time.",
+    ),
+]
+Start = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option(
+        "--start",
+        metavar="TIME",
+        parser=_seconds,
+        help="Videos: from this time (seconds or HH:MM:SS[.ms]).",
+    ),
+]
+End = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option(
+        "--end",
+        metavar="TIME",
+        parser=_seconds,
+        help="Videos: up to this time (seconds or HH:MM:SS[.ms]).",
+    ),
+]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        parser=_positive,
+        help="Streams: give up on a source that does not answer in this time.",
+    ),
+]

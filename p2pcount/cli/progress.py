@@ -20,7 +20,7 @@ from p2pcount.cli.console import message
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from p2pcount.train.trainer import EpochRecord, StepInfo
+    from p2pcount.train.config import EpochRecord, StepInfo
 
 
 def _interactive() -> bool:
@@ -52,9 +52,9 @@ def stderr_progress(*columns: object, transient: bool = True) -> Progress:
 
 
 @contextmanager
-def item_progress(total: int | None) -> Iterator[Callable[[], None]]:
+def item_progress(total: int | None, what: str = "images") -> Iterator[Callable[[], None]]:
     """Yield an ``advance()`` callable; draws a bar for more than one item on a terminal
-    (``total`` None: unknown, a bar that counts)."""
+    (``total`` None: unknown, a bar that counts), labelled ``what``."""
     if (total is not None and total <= 1) or not _interactive():
         yield lambda: None
         return
@@ -67,7 +67,7 @@ def item_progress(total: int | None) -> Iterator[Callable[[], None]]:
         TimeRemainingColumn(),
     )
     with stderr_progress(*columns) as bar:
-        task = bar.add_task("images", total=total)
+        task = bar.add_task(what, total=total)
         yield lambda: bar.advance(task)
 
 

@@ -17,6 +17,7 @@ from p2pcount.cli.common import (
     EXIT_USAGE,
     CurrentStdout,
     load_counter,
+    no_inputs,
     scan_inputs,
     usage_errors,
 )
@@ -46,7 +47,7 @@ def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | 
     scan = scan_inputs(paths, recursive, lambda *failure: unlisted.append(failure))
     inputs = list(scan)
     if not inputs:
-        return scan.why_empty()
+        return no_inputs(scan)
     try:
         weights_path = resolve_weights(weights, notify=message, progress=download_progress)
     except P2PCountError as exc:

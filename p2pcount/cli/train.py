@@ -72,8 +72,9 @@ def train(
     from p2pcount.data.datasets import load_dataset, summarize
     from p2pcount.infer.distributed import shutdown_distributed
     from p2pcount.model.config import ModelConfig
-    from p2pcount.output.text import plural
-    from p2pcount.train.trainer import TrainConfig, Trainer
+    from p2pcount.text import plural
+    from p2pcount.train.config import TrainConfig
+    from p2pcount.train.trainer import Trainer
 
     with usage_errors():
         samples = load_dataset(train_data, data_format, on_warning=warning)

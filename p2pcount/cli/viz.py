@@ -1,8 +1,13 @@
 """``p2pcount viz``: draw the detected heads over each image, as PNG, JPEG or WebP files."""
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -14,8 +19,10 @@ from p2pcount.cli.common import (
     load_counter,
     run_inputs,
     usage_errors,
+    video_sampling,
 )
 from p2pcount.cli.console import error, warning
+from p2pcount.cli.media import VideoInput, count_one_video, media_runs
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 from p2pcount.output.overlay_files import (
@@ -25,7 +32,14 @@ from p2pcount.output.overlay_files import (
     split_own_overlays,
     write_overlay_atomic,
 )
-from p2pcount.output.text import one_line
+from p2pcount.text import one_line
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from p2pcount.infer.counter import Counter
+    from p2pcount.io.video import Frame, Sampling
+    from p2pcount.output.result import CountResult
 
 
 def viz(
@@ -65,11 +79,18 @@ def viz(
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
     tile: opt.Tile = DEFAULT_TILE_SIZE,
     tile_above: opt.TileAbove = DEFAULT_TILE_ABOVE,
+    every: opt.Every = None,
+    fps: opt.Fps = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    timeout: opt.Timeout = 10.0,
 ) -> None:
     """Write an overlay per image: a dot per detected head, the count, optionally a heat map.
 
     Prints COUNT<TAB>OVERLAY_PATH on stdout for each file written (the count as `count`
     prints it). Overlays of an earlier run found in the output folder are not drawn over.
+    A video gives <stem>_p2p.mp4 (its sampled frames drawn) and <stem>_p2p_counts.png (the
+    count over time), each printed with the video's peak count.
     """
     from p2pcount.output.render import parse_color, render_overlay
 
@@ -81,30 +102,118 @@ def viz(
     counter = load_counter(
         weights, device, precision=precision.value, tile_size=tile, tile_above=tile_above
     )
-    namer = OverlayNamer(output_dir, inputs, fmt)  # a rerun replaces its own overlays
-    done = 0
-    outcomes = run_inputs(counter, inputs, threshold, batch_size, max_pixels, keep_images=True)
-    for outcome in outcomes:
-        target = namer.name_for(outcome.path)
-        overlay = render_overlay(
-            outcome.image,
-            outcome.result,
+    job = _Job(
+        counter=counter,
+        namer=OverlayNamer(output_dir, inputs, fmt),  # a rerun replaces its own overlays
+        draw=partial(
+            render_overlay,
             radius=radius,
             color=color,
             heatmap=heatmap,
             label=label,
             stride=counter.config.stride,
-        )
-        try:
-            write_overlay_atomic(overlay, target, fmt)
-        except OSError as exc:
-            error(f"{target}: cannot write ({exc.strerror or exc})")
-            continue
-        line = f"{outcome.result.count}\t{one_line(str(target))}\n"
-        sys.stdout.write(line)  # above a live progress bar
-        sys.stdout.flush()
-        done += 1
+        ),
+        fmt=fmt,
+        threshold=threshold,
+        batch_size=batch_size,
+        max_pixels=max_pixels,
+        sampling=video_sampling(every, fps, start, end),
+        timeout=timeout,
+    )
+    done = 0
+    for item in media_runs(inputs):
+        done += job.video(item.source) if isinstance(item, VideoInput) else job.images(item.paths)
     finish(done, len(inputs) + unlisted)
+
+
+@dataclass
+class _Job:
+    """What drawing every input of one ``viz`` run shares."""
+
+    counter: Counter
+    namer: OverlayNamer
+    draw: Callable[[Image.Image, CountResult], Image.Image]
+    fmt: OverlayFormat
+    threshold: float
+    batch_size: int
+    max_pixels: int
+    sampling: Sampling
+    timeout: float
+
+    def images(self, paths: Iterable[str]) -> int:
+        """Overlays of a run of images; returns how many were written."""
+        done = 0
+        outcomes = run_inputs(
+            self.counter, paths, self.threshold, self.batch_size, self.max_pixels,
+            keep_images=True,
+        )  # fmt: skip
+        for outcome in outcomes:
+            target = self.namer.name_for(outcome.path)
+            try:
+                write_overlay_atomic(self.draw(outcome.image, outcome.result), target, self.fmt)
+            except OSError as exc:
+                error(f"{target}: cannot write ({exc.strerror or exc})")
+                continue
+            _print_written(outcome.result.count, target)
+            done += 1
+        return done
+
+    def video(self, source: str) -> int:
+        """``<stem>_p2p.mp4`` (the sampled frames drawn, at their times) and
+        ``<stem>_p2p_counts.png`` (count and soft count over time) for one video; returns 1
+        when it was drawn whole, 0 when it failed (reported; the frames before damage are
+        still drawn)."""
+        from PIL import Image
+
+        from p2pcount.output.plots import plot_counts
+        from p2pcount.output.video_overlay import VideoOverlayWriter
+
+        movie = self.namer.name_for(source, "mp4")
+        plot = self.namer.name_for(source, "png", tail="_counts")
+        times: list[float] = []
+        counts: list[int] = []
+        softs: list[float] = []
+
+        def add(frame: Frame, result: CountResult) -> None:
+            overlay.write(self.draw(Image.fromarray(frame.image), result), frame.time)
+            times.append(frame.time)
+            counts.append(result.count)
+            softs.append(result.soft_count)
+
+        try:
+            with VideoOverlayWriter(movie, rate_hint=self.sampling.fps) as overlay:
+                _, problem = count_one_video(
+                    self.counter, source, self.sampling, self.threshold,
+                    batch_size=self.batch_size, timeout=self.timeout, on_frame=add,
+                )  # fmt: skip
+                if problem is not None and not times:
+                    raise _NothingToWrite(problem)
+            if not overlay.written:  # Ctrl-C on a live source while a frame was written
+                raise _NothingToWrite(f"{source}: stopped before any overlay was written")
+            plot_counts(times, counts, softs, plot, title=Path(source).name)
+        except _NothingToWrite as nothing:
+            error(str(nothing))
+            return 0
+        except OSError as exc:
+            error(f"{movie}: cannot write ({exc.strerror or exc})")
+            return 0
+        peak = max(counts, default=0)
+        _print_written(peak, movie)
+        _print_written(peak, plot)
+        if problem is not None:
+            error(problem)
+            return 0
+        return 1
+
+
+class _NothingToWrite(Exception):
+    """A video that gave no frame at all: no overlay file is kept."""
+
+
+def _print_written(count: int, target: Path) -> None:
+    """``COUNT<TAB>PATH`` of a file written, on stdout (above a live progress bar)."""
+    sys.stdout.write(f"{count}\t{one_line(str(target))}\n")
+    sys.stdout.flush()
 
 
 def _drop_own_overlays(inputs: list[str], output_dir: Path) -> list[str]:

@@ -8,7 +8,7 @@ inside the graph). Outputs, by ``outputs``:
   anchors innermost; candidates whose anchor lies in the padding have score 0. The count
   is ``(scores > threshold).sum(1)``, the soft count ``scores.sum(1)``.
 * ``"raw"``: the maps ``offsets`` (B, 2N, h, w) and ``logits`` (B, N, h, w), as
-  :class:`~p2pcount.model.P2PNet` returns them.
+  :class:`~p2pcount.model.network.P2PNet` returns them.
 """
 
 from __future__ import annotations

@@ -8,10 +8,8 @@ order; an image that cannot be read comes out as an error in its place.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,6 +17,7 @@ from PIL import Image
 
 from p2pcount.errors import ImageError
 from p2pcount.infer.counter import Counter
+from p2pcount.infer.feed import Feed
 from p2pcount.io.images import load_image
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 from p2pcount.output.result import CountResult
@@ -41,55 +40,6 @@ def _load(path: str, max_pixels: int | None) -> Outcome:
         return Outcome(path, error=str(exc))
 
 
-class _Feed:
-    """The items of ``paths``, taken without waiting when asked to.
-
-    A sequence is read directly. Any other iterable (stdin read line by line) is read by a
-    background thread into a bounded queue, so that a path that has not arrived yet never
-    holds back the images already read. An exception raised by the iterable is re-raised
-    by :meth:`take`.
-    """
-
-    _END = object()
-
-    def __init__(self, paths: Iterable[str], size: int = 256) -> None:
-        self.done = False
-        self._items = iter(paths)
-        self._queue: queue.Queue | None = None
-        if not isinstance(paths, Sequence):
-            self._queue = queue.Queue(size)
-            reader = threading.Thread(target=self._read, daemon=True, name="p2pcount-inputs")
-            reader.start()
-
-    def _read(self) -> None:
-        try:
-            for item in self._items:
-                self._queue.put(item)
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._queue.put(exc)
-            return
-        self._queue.put(self._END)
-
-    def take(self, wait: bool) -> str | None:
-        """The next path; None if none is ready without waiting, or if they ended
-        (then :attr:`done` is True)."""
-        if self.done:
-            return None
-        if self._queue is None:
-            item = next(self._items, self._END)
-        else:
-            try:
-                item = self._queue.get(block=wait)
-            except queue.Empty:
-                return None
-        if item is self._END or isinstance(item, BaseException):
-            self.done = True
-            if isinstance(item, BaseException):
-                raise item
-            return None
-        return item
-
-
 def count_paths(
     counter: Counter,
     paths: Iterable[str],
@@ -110,7 +60,7 @@ def count_paths(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     prefetch = max(2 * batch_size, workers + 1)
-    feed = _Feed(paths)
+    feed = Feed(paths)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p2pcount-load") as pool:
         window: deque[Future[Outcome]] = deque()
 

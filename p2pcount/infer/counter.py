@@ -21,7 +21,7 @@ here (reading, tiling, decoding, results) is the same for every backend.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +32,11 @@ from PIL import Image
 from p2pcount.errors import ConfigError
 from p2pcount.infer.backends.base import InferenceBackend
 from p2pcount.infer.backends.torch import TorchBackend
+from p2pcount.infer.counting import hard_count, soft_count
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE, tile_grid, tile_margin
 from p2pcount.io.images import load_image, to_rgb
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
-from p2pcount.model.anchors import PointDecoder, hard_count, soft_count
+from p2pcount.model.anchors import PointDecoder
 from p2pcount.model.network import SIZE_DIVISOR, P2PNet
 from p2pcount.output.result import CountResult
 from p2pcount.weights.checkpoint import load_model
@@ -170,7 +171,7 @@ class Counter:
         """A named model (see ``p2pcount weights list``), downloaded and cached if needed.
 
         Without a name, the command line's default: ``$P2PCOUNT_WEIGHTS`` if set, else
-        :data:`~p2pcount.registry.DEFAULT_MODEL` (``shtech-a``).
+        :data:`~p2pcount.weights.registry.DEFAULT_MODEL` (``shtech-a``).
         """
         from p2pcount.weights.registry import resolve_weights
 
@@ -187,6 +188,35 @@ class Counter:
         (result,) = self.count_batch([image], threshold, max_pixels)
         return result
 
+    def count_video(
+        self,
+        source: str | Path,
+        *,
+        every: int | None = None,
+        fps: float | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        threshold: float = 0.5,
+        batch_size: int = 1,
+        timeout: float = 10.0,
+    ) -> Iterator[CountResult]:
+        """Count a video file, URL (``rtsp://``, ``http(s)://`` …) or capture device
+        (``/dev/video0``) frame by frame: yields one result per sampled frame as it is
+        counted, with ``frame`` (index in the decoded stream) and ``time`` (seconds) set.
+
+        Sampling: every ``every``-th decoded frame, or ``fps`` frames per second of
+        presentation time, between ``start`` and ``end`` seconds (see
+        :class:`~p2pcount.io.video.Sampling`). Raises :class:`~p2pcount.errors.VideoError`
+        for a source that cannot be read, and after the frames decoded before damage.
+        """
+        from p2pcount.infer.video import count_video
+        from p2pcount.io.video import Sampling
+
+        sampling = Sampling(every=every, fps=fps, start=start, end=end)
+        return count_video(
+            self, str(source), sampling, threshold, batch_size=batch_size, timeout=timeout
+        )
+
     def needs_tiling(self, width: int, height: int) -> bool:
         return 0 < self.tile_above < width * height
 
@@ -198,7 +228,7 @@ class Counter:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> list[CountResult]:
         """Count images of one size (after EXIF rotation) in one forward pass, or tile by
-        tile if large: each a path (read with :func:`~p2pcount.images.load_image`, refused
+        tile if large: each a path (read with :func:`~p2pcount.io.images.load_image`, refused
         above ``max_pixels``), a PIL image, or an (H, W, 3) uint8 RGB array. A result's
         ``path`` is the path it was read from (None for images given in memory).
 

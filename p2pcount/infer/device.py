@@ -6,7 +6,7 @@ import torch
 
 from p2pcount.errors import ConfigError
 from p2pcount.infer.precision import choose_precision
-from p2pcount.output.text import plural
+from p2pcount.text import plural
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:

@@ -1,4 +1,5 @@
-"""Expanding the command line's inputs (files, folders, ``-`` for stdin) into image paths.
+"""Expanding the command line's inputs (files, folders, ``-`` for stdin) into image and video
+paths.
 
 Expansion is lazy: paths are yielded as they are found, and stdin is read line by line as
 the paths are consumed, so ``inotifywait -m … | p2pcount count -`` counts each image as its
@@ -12,9 +13,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-
-#: Why a command has nothing to do, when no folder was given.
-NO_INPUTS = "no input images (give files, folders, or - to read paths from stdin)"
 
 #: Formats Pillow registers but cannot decode: MPEG (it reads only the header; a video).
 _UNDECODABLE = frozenset({"MPEG"})
@@ -52,13 +50,19 @@ def natural_key(name: str) -> tuple[list[str | int], str]:
 
 
 def list_folder(
-    folder: Path, recursive: bool = False, on_error: Callable[[str, str], None] | None = None
+    folder: Path,
+    recursive: bool = False,
+    on_error: Callable[[str, str], None] | None = None,
+    *,
+    videos: bool = False,
 ) -> list[Path]:
     """Image files of ``folder`` (by suffix, see :func:`image_suffixes`; hidden files
-    skipped), naturally sorted, folder by folder; subfolders too if ``recursive``.
+    skipped), and video files too if ``videos`` (by suffix, see
+    :data:`~p2pcount.io.video.VIDEO_SUFFIXES`), naturally sorted, folder by folder;
+    subfolders too if ``recursive``.
 
     Symlinked subfolders are followed, each real folder listed once (a symlink cycle ends).
-    A dangling or looping symlink is kept if its suffix is an image's, so that reading it
+    A dangling or looping symlink is kept if its suffix is listed, so that reading it
     fails with its name. A folder that cannot be listed raises
     :class:`~p2pcount.errors.ImageError`, or with ``on_error`` is reported through it, as
     ``on_error(folder, "cannot list folder (reason)")``, and skipped, so that the other
@@ -67,6 +71,10 @@ def list_folder(
     from p2pcount.errors import ImageError
 
     suffixes = image_suffixes()
+    if videos:
+        from p2pcount.io.video import VIDEO_SUFFIXES
+
+        suffixes |= VIDEO_SUFFIXES
     found: list[Path] = []
     folders, seen = [folder], set()
     while folders:
@@ -86,14 +94,14 @@ def list_folder(
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            is_image = Path(entry.name).suffix.lower() in suffixes
+            listed = Path(entry.name).suffix.lower() in suffixes
             try:
                 if recursive and entry.is_dir():
                     folders.append(Path(entry.path))
-                elif is_image and (entry.is_file() or not os.path.exists(entry.path)):
+                elif listed and (entry.is_file() or not os.path.exists(entry.path)):
                     found.append(Path(entry.path))
             except OSError:
-                if is_image:
+                if listed:
                     found.append(Path(entry.path))
     return sorted(
         found, key=lambda p: ([natural_key(q) for q in p.parent.parts], natural_key(p.name))
@@ -101,17 +109,18 @@ def list_folder(
 
 
 class InputScan:
-    """The image paths of command-line inputs, yielded in order as they are found.
+    """The image and video paths of command-line inputs, yielded in order as they are found.
 
     A file is yielded as given (a bad one fails later, with its name, as typed: a URL keeps
-    its ``//``); a folder yields its images; ``-`` yields the non-blank lines of
+    its ``//``); a folder yields its images and videos; ``-`` yields the non-blank lines of
     ``stdin_lines`` as they are read, a folder named there expanded like one named as an
     argument. A missing path is yielded too, so that it is reported as an error in its
     place. A folder that cannot be listed goes to ``on_error(folder, reason)`` (see
     :func:`list_folder`): when stdin is read lazily, that call may come from another thread.
 
     After iterating, :attr:`found` is the number of paths yielded, :attr:`unlisted` the
-    number of folders that could not be listed, and :meth:`why_empty` explains an empty scan.
+    number of folders that could not be listed, :attr:`empty_folders` the folders given that
+    held none, and :meth:`nested_folder` one whose images are all in subfolders.
     """
 
     def __init__(
@@ -154,21 +163,20 @@ class InputScan:
             if self.on_error is not None:
                 self.on_error(folder, reason)
 
-        listed = [str(p) for p in list_folder(Path(name), self.recursive, report)]
+        listed = [str(p) for p in list_folder(Path(name), self.recursive, report, videos=True)]
         if not listed:
             self.empty_folders.append(name)
         return listed
 
-    def why_empty(self) -> str:
-        """Why no image was found, with a hint: ``-r`` for folders whose images are all in
-        subfolders. Call after iterating."""
-        if not self.recursive:
-            nested = [f for f in self.empty_folders if list_folder(Path(f), True, lambda *_: None)]
-            if nested:
-                return f"no input images in {nested[0]}: its images are in subfolders (add -r)"
-        if self.empty_folders:
-            return f"no input images in {self.empty_folders[0]}"
-        return NO_INPUTS
+    def nested_folder(self) -> str | None:
+        """Without ``recursive``: the first folder given that held no image itself but has
+        some in its subfolders, else None. Call after iterating."""
+        if self.recursive:
+            return None
+        for folder in self.empty_folders:
+            if list_folder(Path(folder), True, lambda *_: None, videos=True):
+                return folder
+        return None
 
 
 def expand_inputs(

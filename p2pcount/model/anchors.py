@@ -191,23 +191,3 @@ def flatten_proposals(
 def valid_anchor_mask(anchors: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(N, h, w) bool: True where the anchor lies inside an H × W image (not in padding)."""
     return (anchors[0] < width) & (anchors[1] < height)
-
-
-def hard_count(
-    scores: torch.Tensor, threshold: float, mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """(B,) number of candidates whose score is strictly above ``threshold``.
-
-    ``scores`` is (B, N, h, w); ``mask`` (N, h, w) keeps only candidates inside the image.
-    """
-    keep = scores > threshold
-    if mask is not None:
-        keep = keep & mask
-    return keep.flatten(1).sum(dim=1)
-
-
-def soft_count(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(B,) sum of the probabilities of all candidates (inside the image if ``mask``)."""
-    if mask is not None:
-        scores = scores * mask
-    return scores.flatten(1).sum(dim=1)

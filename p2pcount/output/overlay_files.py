@@ -63,12 +63,16 @@ class OverlayNamer:
         self._inputs = {Path(p).resolve() for p in inputs}
         self._given: set[Path] = set()
 
-    def name_for(self, input_path: str) -> Path:
-        stem = Path(input_path).stem
+    def name_for(self, input_path: str, extension: str | None = None, tail: str = "") -> Path:
+        """``<stem>_p2p[-N]<tail>.<extension>`` (default: this run's format) in the output
+        folder, for ``input_path``: a video's overlay is ``…_p2p.mp4``, its plot
+        ``…_p2p_counts.png``."""
+        stem = Path(input_path.split("?")[0].rstrip("/")).stem or "stream"
         number = 1
         while True:
             suffix = "" if number == 1 else f"-{number}"
-            candidate = self.output_dir / f"{stem}_p2p{suffix}.{self.extension}"
+            name = f"{stem}_p2p{suffix}{tail}.{extension or self.extension}"
+            candidate = self.output_dir / name
             if candidate not in self._given and candidate.resolve() not in self._inputs:
                 self._given.add(candidate)
                 return candidate

@@ -264,7 +264,7 @@ def render_comparison(
     """Predictions and ground truth (G, 2) / (P, 2) px over a copy of ``image``, by outcome.
 
     ``matches`` = (prediction indices, ground-truth indices) of the matched pairs, as
-    :func:`p2pcount.metrics.match_points` gives them. Matched predictions are dots in
+    :func:`p2pcount.evaluate.metrics.match_points` gives them. Matched predictions are dots in
     :data:`MATCHED_COLOR`, false heads (the other predictions) crosses in
     :data:`FALSE_COLOR`, missed heads (the other ground truth) rings in
     :data:`MISSED_COLOR`; a legend with the three counts is drawn bottom right and both

@@ -22,6 +22,8 @@ class CountResult:
             8×8 cell's anchors (those inside the image); for heat maps.
         threshold: the probability threshold used.
         path: the file the image came from, if any.
+        frame: for a video frame, its index in the decoded stream (0-based); else None.
+        time: for a video frame, its presentation time in seconds; else None.
     """
 
     width: int
@@ -33,3 +35,5 @@ class CountResult:
     cell_scores: np.ndarray
     threshold: float
     path: str | None = None
+    frame: int | None = None
+    time: float | None = None

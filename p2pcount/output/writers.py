@@ -15,17 +15,18 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
-from p2pcount.output.text import one_line
+from p2pcount.text import one_line
 
 if TYPE_CHECKING:
     from p2pcount.output.result import CountResult
 
 FORMATS = ("text", "json", "jsonl", "csv")
-CSV_FIELDS = ("path", "width", "height", "count", "soft_count", "error")
+CSV_FIELDS = ("path", "width", "height", "count", "soft_count", "frame", "time", "error")
 
 
 def result_record(result: CountResult, path: str, with_points: bool) -> dict[str, Any]:
-    """The JSON object of one image: path, size, counts and (optionally) points."""
+    """The JSON object of one image or video frame: path, size, counts, a frame's index and
+    time (seconds), and (optionally) points."""
     record: dict[str, Any] = {
         "path": path,
         "width": result.width,
@@ -33,12 +34,21 @@ def result_record(result: CountResult, path: str, with_points: bool) -> dict[str
         "count": result.count,
         "soft_count": round(result.soft_count, 3),
     }
+    if result.frame is not None:  # a video frame
+        record["frame"] = result.frame
+        record["time"] = round(result.time, 3)
     if with_points:
         record["points"] = [
             [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
             for (x, y), s in zip(result.points, result.scores, strict=True)
         ]
     return record
+
+
+def media_fragment(path: str, time: float | None) -> str:
+    """``path`` for an image; ``PATH#t=SECONDS`` (W3C media-fragment syntax, 3 decimals) for
+    a video frame shown at ``time`` seconds."""
+    return path if time is None else f"{path}#t={time:.3f}"
 
 
 class ResultWriter:
@@ -80,7 +90,7 @@ class ResultWriter:
         """One counted image."""
         if self.fmt == "text":
             value = f"{result.soft_count:.1f}" if self.soft else str(result.count)
-            self._emit(f"{value}\t{one_line(path)}\n")
+            self._emit(f"{value}\t{one_line(media_fragment(path, result.time))}\n")
         elif self.fmt == "csv":
             self._emit_row(result_record(result, path, False))
         else:
@@ -116,6 +126,9 @@ class ResultWriter:
             self.stream.write(text)
             self.stream.flush()
 
-    def close(self) -> None:
+    def close(self, videos: list[dict[str, Any]] | None = None) -> None:
+        """End the output; in ``json``, ``videos`` (per-video summaries) become the
+        document's ``"videos"`` list."""
         if self.fmt == "json":
-            self._emit(("\n" if self._written else "") + "]}\n")
+            tail = f', "videos": {json.dumps(videos)}' if videos else ""
+            self._emit(("\n" if self._written else "") + "]" + tail + "}\n")

@@ -1,6 +1,6 @@
 """The P2PNet training loss: person/background classification plus point regression.
 
-After :class:`~p2pcount.matcher.HungarianMatcher` has paired every ground-truth point
+After :class:`~p2pcount.train.matcher.HungarianMatcher` has paired every ground-truth point
 with one proposal, the loss of a batch is
 
     loss = loss_class + point_weight * loss_point

@@ -26,7 +26,7 @@ from p2pcount.infer.distributed import DistInfo
 from p2pcount.io.images import load_image
 from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet
-from p2pcount.output.text import plural
+from p2pcount.text import plural
 from p2pcount.train.augment import AugmentConfig
 from p2pcount.train.config import TrainConfig
 from p2pcount.train.crops import CrowdCrops, collate_crops
@@ -37,7 +37,8 @@ from p2pcount.weights.checkpoint import load_checked, load_torch_file, read_weig
 STATE_FILE = "state.pt"
 LOG_FILE = "log.jsonl"
 #: The files of a run: a folder holding any of them is not started afresh.
-RUN_FILES = (STATE_FILE, LOG_FILE, "last.safetensors", "best.safetensors")
+LAST_FILE, BEST_FILE = "last.safetensors", "best.safetensors"
+RUN_FILES = (STATE_FILE, LOG_FILE, LAST_FILE, BEST_FILE)
 _STATE_KEYS = frozenset(
     {"model", "optimizer", "scaler", "epoch", "best_mae", "model_config", "train_config"}
 )

@@ -48,11 +48,12 @@ from p2pcount.train.loop import (
     validate,
 )
 from p2pcount.train.setup import (
+    BEST_FILE,
+    LAST_FILE,
     LOG_FILE,
     STATE_FILE,
     check_fresh,
     distribute,
-    load_backbone_weights,
     make_criterion,
     make_loader,
     make_optimizer,
@@ -63,8 +64,6 @@ from p2pcount.train.setup import (
     starting_model,
 )
 from p2pcount.weights.checkpoint import save_weights
-
-__all__ = ["EpochRecord", "StepInfo", "TrainConfig", "Trainer", "load_backbone_weights"]
 
 
 class Trainer:
@@ -221,9 +220,9 @@ class Trainer:
     def _save(self, record: EpochRecord) -> None:
         """The files after epoch ``record.epoch``: weights, the log, then the state."""
         meta = {"epoch": str(record.epoch), "backbone_init": self.backbone_origin}
-        save_weights(self.output_dir / "last.safetensors", self.model, metadata=meta)
+        save_weights(self.output_dir / LAST_FILE, self.model, metadata=meta)
         if record.best or not self.val_samples:
-            save_weights(self.output_dir / "best.safetensors", self.model, metadata=meta)
+            save_weights(self.output_dir / BEST_FILE, self.model, metadata=meta)
         # The log first: if the state is not written, resuming redoes the epoch and
         # _trim_log drops its record.
         _append_log(self.output_dir / LOG_FILE, record)

@@ -28,7 +28,7 @@ from p2pcount.errors import ConfigError, WeightsError, first_line
 from p2pcount.io.atomic import atomic_path
 from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet, backbone_of
-from p2pcount.output.text import plural
+from p2pcount.text import plural
 from p2pcount.weights.original import convert_original, is_original_state_dict
 
 CONFIG_KEY = "p2pcount.config"

@@ -54,6 +54,7 @@ class InferenceBackend(abc.ABC):
             offsets (B, 2N, h, w), the N x-offsets then the N y-offsets, in units of
             ``config.offset_scale`` pixels, and logits (B, N, h, w), one per anchor; both
             float32 torch tensors, on the backend's device, for the padded grid
-            h = ⌈H/16⌉·2, w = ⌈W/16⌉·2 (cells of ``config.stride`` = 8 pixels). A torch-free
-            backend will return NumPy arrays of the same shapes, decoded in NumPy.
+            h = ⌈H/16⌉·2, w = ⌈W/16⌉·2 (cells of ``config.stride`` = 8 pixels). Decoding is
+            torch code today: a runtime that computes in NumPy wraps its maps with
+            ``torch.from_numpy`` (no copy).
         """
