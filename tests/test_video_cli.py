@@ -6,7 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -167,3 +171,30 @@ def test_viz_writes_an_overlay_video_and_a_plot(clip, all_heads_weights, tmp_pat
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.size == (1200, 500)
     assert sorted(p.name for p in out.iterdir()) == ["clip_p2p.mp4", "clip_p2p_counts.png"]
+
+
+def test_ctrl_c_ends_a_live_stream_cleanly(all_heads_weights, tmp_path) -> None:
+    """A live stream counted until Ctrl-C: what was counted is printed, its summary given,
+    exit 0."""
+    stream = write_video(tmp_path / "live.ts", numbered_frames(50)).read_bytes()
+    with serve_videos({"/live.ts": stream}, pace=0.05) as base:  # about 8 s of stream
+        url = f"{base}/live.ts"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "p2pcount", "count", url, "-w", str(all_heads_weights)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+        try:
+            first = process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 0
+            out, err = first + process.stdout.read(), process.stderr.read().decode()
+        finally:
+            process.kill()
+            process.wait()
+    lines = out.decode().splitlines()
+    assert lines and all(re.fullmatch(rf"192\t{re.escape(url)}#t=\d+\.\d{{3}}", x) for x in lines)
+    assert re.search(
+        rf"^{re.escape(url)}: {len(lines)} frames?, count mean 192\.0 .*dropped$", err, re.M
+    )
