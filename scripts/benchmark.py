@@ -11,7 +11,10 @@ Sections:
   folder    end-to-end `p2pcount count` of 50 generated 1024x768 JPEGs against pure forward;
   memory    peak RSS of `p2pcount count` on 1920x1080, 3840x2160 and 8000x6000 images;
   tiling    a 2048x1536 crowd counted whole and in tiles (counts, points within 1 px);
-  accuracy  bf16 against fp32 counts on the bundled model's synthetic test images.
+  accuracy  bf16 against fp32 counts on the bundled model's synthetic test images;
+  video     with the bundled model: `p2pcount count` of a generated 60 s 1280x720 video at
+            --fps 1 against the pure forward of its 60 frames (with and without start-up),
+            and peak RSS on 30 s and 240 s 640x360 videos at --fps 2.
 
 Usage: .venv/bin/python scripts/benchmark.py [--sections model,startup,...] [--quick]
 """
@@ -266,6 +269,17 @@ _MAXRSS = (
 )
 
 
+def _peak_rss(command: list[str]) -> tuple[int, int, float]:
+    """(exit status, peak RSS in KiB, seconds) of ``command`` run from the small wrapper
+    (ru_maxrss survives exec: measure from a fresh child, not from this process)."""
+    start = time.perf_counter()
+    wrapper = subprocess.run([sys.executable, "-c", _MAXRSS, *command],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    seconds = time.perf_counter() - start
+    status, maxrss = (int(v) for v in wrapper.stdout.split())
+    return status, maxrss, seconds
+
+
 def section_memory(weights: Path, workdir: Path, quick: bool, precision: str) -> None:
     sizes = [(1920, 1080), (3840, 2160)] + ([] if quick else [(8000, 6000)])
     rows = []
@@ -274,12 +288,7 @@ def section_memory(weights: Path, workdir: Path, quick: bool, precision: str) ->
         small = np.random.default_rng(3).integers(0, 255, (height // 16, width // 16, 3), np.uint8)
         Image.fromarray(small).resize((width, height)).save(image, quality=85)
         command = [*P2PCOUNT, "count", str(image), "-w", str(weights), "--precision", precision]
-        # ru_maxrss survives exec: measure from a small wrapper process, not from this one.
-        start = time.perf_counter()
-        wrapper = subprocess.run([sys.executable, "-c", _MAXRSS, *command],
-                                 capture_output=True, text=True, check=True)  # fmt: skip
-        seconds = time.perf_counter() - start
-        status, maxrss = (int(v) for v in wrapper.stdout.split())
+        status, maxrss, seconds = _peak_rss(command)
         tiled = "yes" if width * height > 2048 * 2048 else "no"
         rows.append([f"{width}x{height}", tiled, f"{maxrss / 1024:.0f}",
                      f"{seconds:.1f}", status])  # fmt: skip
@@ -288,6 +297,145 @@ def section_memory(weights: Path, workdir: Path, quick: bool, precision: str) ->
         ["image", "tiled", "peak RSS (MiB)", "seconds", "exit"],
         rows,
     )
+
+
+def _write_video(path: Path, width: int, height: int, seconds: float, seed: int) -> Path:
+    """A ``seconds``-long 25 fps H.264 MP4 (libx264 veryfast, CRF 23, yuv420p) of synthetic
+    crowds: 4 distinct scenes, 5 s each in turn, seen by a camera drifting slowly over them
+    (a circle of ``width / 20`` px radius every 8 s, about 2 px a frame at 1280x720), so the
+    encoder and decoder do the work of real footage: motion, scene cuts, keyframes."""
+    import math
+
+    import av
+
+    from p2pcount.data.synthetic import generate_scene
+
+    fps, scene_seconds = 25, 5.0
+    rng = np.random.default_rng(seed)
+    margin = max(8, width // 20)
+    people = max(20, width * height // 4000)
+    scenes = [
+        np.asarray(generate_scene(rng, width + 2 * margin, height + 2 * margin,
+                                  int(rng.integers(people // 2, people * 2)))[0])
+        for _ in range(4)
+    ]  # fmt: skip
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(
+            "libx264", rate=fps, options={"preset": "veryfast", "crf": "23"}
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(round(seconds * fps)):
+            t = i / fps
+            scene = scenes[int(t // scene_seconds) % len(scenes)]
+            angle = 2 * math.pi * t / 8
+            x = round(margin * (1 + math.cos(angle)))
+            y = round(margin * (1 + math.sin(angle)))
+            crop = np.ascontiguousarray(scene[y : y + height, x : x + width])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def section_video(workdir: Path, quick: bool, precision: str) -> None:
+    """Video counting with the bundled model, in one run:
+
+    - a generated 1280x720 video (60 s; --quick 10 s) at ``--fps 1``: the whole
+      ``p2pcount count VIDEO --fps 1`` command (wall time, start-up included) against the
+      pure forward time of its frames (the same frames decoded beforehand with VideoReader,
+      counted one by one with Counter.count_batch after a warm-up, in this process), with
+      and without the command's start-up (``p2pcount count`` of one 64x64 image);
+      repetitions interleaved, medians;
+    - peak RSS of ``p2pcount count VIDEO --fps 2`` on a short and a long 640x360 video
+      (30 s and 240 s; --quick 10 s and 40 s), each in a fresh child.
+
+    Goals (issue 15): command within 10 % of the pure forward, peak RSS within 10 %.
+    """
+    from p2pcount.infer.precision import choose_precision
+    from p2pcount.io.video import Sampling, VideoReader
+    from p2pcount.weights.registry import resolve_weights
+
+    model = "synthetic-demo"
+    options = ["-w", model, "--precision", precision]
+    seconds = 10 if quick else 60
+    repeats = 1 if quick else 3
+    start = time.perf_counter()
+    video = _write_video(workdir / "video_1280x720.mp4", 1280, 720, seconds, seed=11)
+    memory_seconds = (10, 40) if quick else (30, 240)
+    short, long = (
+        _write_video(workdir / f"video_640x360_{s}s.mp4", 640, 360, s, seed=12)
+        for s in memory_seconds
+    )
+    made = time.perf_counter() - start
+    tiny = workdir / "tiny.jpg"
+    Image.fromarray(np.random.default_rng(13).integers(0, 255, (64, 64, 3), np.uint8)).save(tiny)
+
+    with VideoReader(str(video), Sampling(fps=1)) as reader:
+        frames = [frame.image for frame in reader]
+    counter = Counter.from_weights(resolve_weights(model), device="auto", precision=precision)
+    compute = choose_precision(precision, torch.device(counter.device).type)
+    counter.count_batch([frames[0]])  # warm-up
+
+    def forward() -> None:
+        for frame in frames:
+            counter.count_batch([frame])
+
+    command = [*P2PCOUNT, "count", str(video), "--fps", "1", *options]
+    startup_command = [*P2PCOUNT, "count", str(tiny), *options]
+    t_forward, t_command, t_startup = [], [], []
+    for _ in range(repeats):  # interleaved, so that drift on a shared machine hits all three
+        t_command.append(_run(command, stderr=subprocess.DEVNULL))
+        t_forward.append(median_time(forward, 1, warmup=0))
+        t_startup.append(_run(startup_command, stderr=subprocess.DEVNULL))
+    forward_s, command_s, startup_s = (statistics.median(t)
+                                       for t in (t_forward, t_command, t_startup))  # fmt: skip
+    n = len(frames)
+    size_mb = video.stat().st_size / 1e6
+    table(
+        f"Video: {seconds} s 1280x720 H.264 at 25 fps ({size_mb:.1f} MB, "
+        f"{size_mb * 8 / seconds:.1f} Mbit/s), `--fps 1` ({n} frames); {model}, "
+        f"{precision} = {compute}; median of {repeats}",
+        ["measure", "seconds", "frames/s", "vs pure forward"],
+        [
+            ["pure forward: count_batch of the decoded frames, one by one",
+             f"{forward_s:.2f}", f"{n / forward_s:.3f}", "1.00x"],
+            ["`p2pcount count VIDEO --fps 1`, whole command",
+             f"{command_s:.2f}", f"{n / command_s:.3f}", f"{command_s / forward_s:.3f}x"],
+            ["start-up: `p2pcount count` of one 64x64 image",
+             f"{startup_s:.2f}", "", ""],
+            ["command - start-up",
+             f"{command_s - startup_s:.2f}", f"{n / (command_s - startup_s):.3f}",
+             f"{(command_s - startup_s) / forward_s:.3f}x"],
+        ],
+    )  # fmt: skip
+    per_run = ", ".join(f"{c / f:.3f}x" for c, f in zip(t_command, t_forward, strict=True))
+    print(f"\n- command / forward per repetition: {per_run}")
+
+    rows, peaks = [], []
+    for path, length in zip((short, long), memory_seconds, strict=True):
+        status, maxrss, wall = _peak_rss([*P2PCOUNT, "count", str(path), "--fps", "2", *options])
+        peaks.append(maxrss)
+        rows.append([f"{length} s 640x360", length * 2, f"{maxrss / 1024:.0f}",
+                     f"{wall:.1f}", status])  # fmt: skip
+    table(
+        f"Peak memory of `p2pcount count VIDEO --fps 2` ({model}, {compute})",
+        ["video", "frames counted", "peak RSS (MiB)", "seconds", "exit"],
+        rows,
+    )
+    rss_ratio = peaks[1] / peaks[0]
+    print(f"\n- peak RSS {memory_seconds[1]} s / {memory_seconds[0]} s: {rss_ratio:.3f}x")
+
+    def verdict(ratio: float) -> str:
+        return "met" if ratio <= 1.10 else "MISSED"
+
+    print(
+        f"- goals (within 10 %): command / forward {command_s / forward_s:.3f}x "
+        f"{verdict(command_s / forward_s)}; (command - start-up) / forward "
+        f"{(command_s - startup_s) / forward_s:.3f}x "
+        f"{verdict((command_s - startup_s) / forward_s)}; peak RSS {rss_ratio:.3f}x "
+        f"{verdict(rss_ratio)}"
+    )
+    print(f"- (generating the three videos took {made:.0f} s)")
+    sys.stdout.flush()
 
 
 def section_tiling(precision: str) -> None:
@@ -363,10 +511,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sections", default="model,startup,folder,memory,tiling,accuracy")
+    parser.add_argument("--sections", default="model,startup,folder,memory,tiling,accuracy,video")
     parser.add_argument("--quick", action="store_true", help="Fewer sizes and repetitions.")
     parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "vgg16_bn"])
-    parser.add_argument("--precision", default="auto", help="For folder and memory sections.")
+    parser.add_argument("--precision", default="auto", help="For folder, memory, video.")
     args = parser.parse_args()
     sections = args.sections.split(",")
     print(f"## p2pcount benchmark ({time.strftime('%Y-%m-%d')})\n")
@@ -388,6 +536,8 @@ def main() -> None:
             section_tiling(args.precision)
         if "accuracy" in sections:
             section_accuracy(args.quick)
+        if "video" in sections:
+            section_video(workdir, args.quick, args.precision)
 
 
 if __name__ == "__main__":

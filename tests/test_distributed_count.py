@@ -56,3 +56,17 @@ def test_two_ranks_share_paths_read_from_stdin(frames, all_heads_weights) -> Non
     done = torchrun([*args, "--distributed"], stdin=stdin)
     assert done.returncode == 1, done.stderr[-2000:]
     assert done.stdout == single.stdout and len(done.stdout.splitlines()) == 5
+
+
+def test_a_video_among_distributed_inputs_is_refused_by_name(frames, all_heads_weights, tmp_path):
+    from tests.videos import numbered_frames, write_video
+
+    clip = str(write_video(tmp_path / "clip.mp4", numbered_frames(3), fps=10))
+    args = ["count", frames[0], clip, "-w", str(all_heads_weights), "-f", "jsonl"]
+    done = torchrun([*args, "--distributed", "--device", "cpu"])
+    assert done.returncode == 1, done.stderr[-2000:]
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    reason = "a video: --distributed shards images only; count it without"
+    assert records[0] == {"path": clip, "error": reason}
+    assert records[1]["path"] == frames[0] and "count" in records[1]
+    assert done.stderr.count(f"p2pcount: error: {clip}: {reason}") == 1

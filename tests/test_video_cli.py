@@ -179,8 +179,11 @@ def test_ctrl_c_ends_a_live_stream_cleanly(all_heads_weights, tmp_path) -> None:
     stream = write_video(tmp_path / "live.ts", numbered_frames(50)).read_bytes()
     with serve_videos({"/live.ts": stream}, pace=0.05) as base:  # about 8 s of stream
         url = f"{base}/live.ts"
+        after = tmp_path / "after.png"  # Ctrl-C ends the run: never counted
+        Image.new("RGB", (16, 16)).save(after)
+        command = ["count", url, str(after), "-w", str(all_heads_weights)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "p2pcount", "count", url, "-w", str(all_heads_weights)],
+            [sys.executable, "-m", "p2pcount", *command],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
@@ -198,3 +201,38 @@ def test_ctrl_c_ends_a_live_stream_cleanly(all_heads_weights, tmp_path) -> None:
     assert re.search(
         rf"^{re.escape(url)}: {len(lines)} frames?, count mean 192\.0 .*dropped$", err, re.M
     )
+
+
+def test_viz_into_the_videos_folder_twice_replaces_its_own_outputs(all_heads_weights, tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(folder / "c.mp4", numbered_frames(4), fps=10)
+    first = run(["viz", str(folder), "-o", str(folder)], all_heads_weights)
+    assert first.exit_code == 0, first.stderr
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["c.mp4", "c_p2p.mp4", "c_p2p_counts.png"]
+    second = run(["viz", str(folder), "-o", str(folder)], all_heads_weights)
+    assert second.exit_code == 0, second.stderr
+    assert "skipped 2 overlays written by p2pcount" in second.stderr
+    assert second.stdout == first.stdout
+    assert sorted(p.name for p in folder.iterdir()) == names
+
+
+def test_a_broken_recording_gets_a_videos_error(all_heads_weights, tmp_path) -> None:
+    path = write_video(tmp_path / "cut.mp4", numbered_frames(10))  # its index at the end
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    result = run(["count", str(path)], all_heads_weights)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"p2pcount: error: {path}: ")  # a video's reason, not
+    assert "not an image file" not in result.stderr  # the image reader's
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_span_without_frames_says_so(clip, all_heads_weights) -> None:
+    result = run(["count", str(clip), "--start", "5"], all_heads_weights)
+    assert result.exit_code == 0 and result.stdout == ""
+    assert f"p2pcount: warning: {clip}: no frame in the span --start/--end chose" in result.stderr
+    viz = run(
+        ["viz", str(clip), "--start", "5", "-o", str(clip.parent / "none")], all_heads_weights
+    )
+    assert viz.exit_code == 0 and viz.stdout == ""

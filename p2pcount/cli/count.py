@@ -65,20 +65,23 @@ def count(
     header = {"weights": counter.source, "threshold": threshold}
     writer = ResultWriter(CurrentStdout(), fmt.value, soft=soft, with_points=points, header=header)
     inputs.report_folders_to(writer.write_error)
-    done, videos = 0, []
+    done, videos, stopped = 0, [], False
     try:
         for item in media_runs(inputs.paths):
             if isinstance(item, VideoInput):
-                summary, problem = count_one_video(
+                counted = count_one_video(
                     counter, item.source, sampling, threshold, batch_size=batch_size,
                     timeout=timeout, on_frame=lambda _, result: writer.write(result, result.path),
                 )  # fmt: skip
-                videos.append(summary.record())
-                if problem is None:
-                    done += 1
-                else:
-                    error(problem)
-                    writer.write_error(item.source, problem)
+                videos.append(counted.summary.record())
+                if counted.problem is not None:
+                    error(counted.problem)
+                    writer.write_error(item.source, counted.problem)
+                    continue
+                done += 1
+                if counted.stopped:  # Ctrl-C on a live source: the whole run ends, cleanly
+                    stopped = True
+                    break
                 continue
             outcomes = run_inputs(
                 counter, item.paths, threshold, batch_size, max_pixels, on_error=writer.write_error
@@ -88,4 +91,6 @@ def count(
                 done += 1
     finally:  # a json document stays whole when Ctrl-C stops the run
         writer.close(videos=videos)
+    if stopped:
+        raise typer.Exit(0)
     inputs.finish(done)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from p2pcount.cli.console import message
+from p2pcount.cli.console import message, warning
 
 if TYPE_CHECKING:
     from p2pcount.infer.counter import Counter
@@ -36,12 +37,19 @@ def media_runs(paths: Iterable[str]) -> Iterator[ImageRun | VideoInput]:
     :func:`p2pcount.io.video.is_video`: containers are probed, an animated GIF stays an
     image). A list is classified up front; any other iterable (stdin) lazily, each image
     run being consumed to its end before the next item is asked for."""
-    from p2pcount.io.video import is_video
+    from p2pcount.io.video import VIDEO_SUFFIXES, is_video
+
+    def video(path: str) -> bool:
+        """A video, or a file named like one that no image reader opens (a damaged or
+        unfinished recording: its error is then a video's, not "not an image")."""
+        if is_video(path):
+            return True
+        return Path(path).suffix.lower() in VIDEO_SUFFIXES and not _opens_as_image(path)
 
     if isinstance(paths, list):
         run: list[str] = []
         for path in paths:
-            if is_video(path):
+            if video(path):
                 if run:
                     yield ImageRun(run)
                     run = []
@@ -52,24 +60,44 @@ def media_runs(paths: Iterable[str]) -> Iterator[ImageRun | VideoInput]:
             yield ImageRun(run)
         return
     source = iter(paths)
-    video: list[str] = []  # the video that ended the last image run
+    pending_video: list[str] = []  # the video that ended the last image run
 
     def images_from(first: str) -> Iterator[str]:
         yield first
         for path in source:
-            if is_video(path):
-                video.append(path)
+            if video(path):
+                pending_video.append(path)
                 return
             yield path
 
     while True:
-        if video:
-            yield VideoInput(video.pop())
+        if pending_video:
+            yield VideoInput(pending_video.pop())
             continue
         head = next(source, None)
         if head is None:
             return
-        yield VideoInput(head) if is_video(head) else ImageRun(images_from(head))
+        yield VideoInput(head) if video(head) else ImageRun(images_from(head))
+
+
+def _opens_as_image(path: str) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path):
+            return True
+    except Exception:  # any reason Pillow cannot read it
+        return False
+
+
+@dataclass
+class VideoCounted:
+    """How counting one video ended: its summary, the error that ended it early (None: it
+    ended by itself), and whether Ctrl-C stopped a live source (the whole run stops)."""
+
+    summary: VideoSummary
+    problem: str | None = None
+    stopped: bool = False
 
 
 def count_one_video(
@@ -81,20 +109,22 @@ def count_one_video(
     batch_size: int,
     timeout: float,
     on_frame: Callable[[Frame, CountResult], None],
-) -> tuple[VideoSummary, str | None]:
+) -> VideoCounted:
     """Count one video frame by frame, each (frame, result) handed to ``on_frame`` as it is
     counted, a progress bar on a terminal (frames done of those the container's duration
-    promises), and the video's summary line on stderr. Returns (summary, error message or
-    None): a source that cannot be read, or damage met after some frames (those are
-    counted). Ctrl-C ends a live source cleanly (its summary is still given)."""
+    promises), and the video's summary line on stderr (frames dropped from a live source
+    included, however it ended). A source that cannot be read, or damage met after some
+    frames (those are counted), is the returned problem; Ctrl-C on a live source ends it
+    cleanly and is reported as ``stopped``; a window (``--start``/``--end``) holding no
+    frame is one warning line."""
     from p2pcount.cli.progress import item_progress
     from p2pcount.errors import VideoError
     from p2pcount.infer.video import count_frames
     from p2pcount.io.video import VideoReader
     from p2pcount.output.video_summary import VideoSummary
 
-    summary = VideoSummary(source)
-    problem = None
+    outcome = VideoCounted(VideoSummary(source))
+    reader = None
     try:
         with VideoReader(source, sampling, timeout=timeout) as reader:
             counted = count_frames(counter, reader, threshold, batch_size=batch_size, source=source)
@@ -102,14 +132,20 @@ def count_one_video(
                 try:
                     for frame, result in counted:
                         on_frame(frame, result)
-                        summary.add(result)
+                        outcome.summary.add(result)
                         advance()
                 except KeyboardInterrupt:
                     if not reader.live:
                         raise
-            summary.dropped = reader.dropped
+                    outcome.stopped = True
     except VideoError as exc:
-        problem = str(exc)
-    if problem is None or summary.frames:
-        message(summary.line())
-    return summary, problem
+        outcome.problem = str(exc)
+    finally:
+        if reader is not None:
+            outcome.summary.dropped = reader.dropped
+    if outcome.problem is None or outcome.summary.frames:
+        message(outcome.summary.line())
+    if outcome.problem is None and not outcome.stopped and outcome.summary.frames == 0:
+        span = f" ({reader.duration:.3f} s long)" if reader.duration is not None else ""
+        warning(f"{source}: no frame in the span --start/--end chose{span}")
+    return outcome

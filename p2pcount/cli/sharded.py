@@ -37,17 +37,27 @@ class ShardedJob:
 
 
 def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | str:
-    """On rank 0: (inputs, the (folder, reason) of each folder that could not be listed,
-    weights path), or the error message that stops every rank."""
+    """On rank 0: (image inputs, the (input, reason) of each input left out: folders that
+    could not be listed, and videos, which are counted without --distributed; weights
+    path), or the error message that stops every rank."""
     from p2pcount.cli.progress import download_progress
     from p2pcount.errors import P2PCountError
+    from p2pcount.io.video import is_video
     from p2pcount.weights.registry import resolve_weights
 
     unlisted: list[tuple[str, str]] = []
     scan = scan_inputs(paths, recursive, lambda *failure: unlisted.append(failure))
-    inputs = list(scan)
-    if not inputs:
+    listed = list(scan)
+    if not listed:
         return no_inputs(scan)
+    inputs = []
+    for path in listed:
+        if is_video(path):
+            reason = "a video: --distributed shards images only; count it without"
+            error(f"{path}: {reason}")
+            unlisted.append((path, reason))
+        else:
+            inputs.append(path)
     try:
         weights_path = resolve_weights(weights, notify=message, progress=download_progress)
     except P2PCountError as exc:

@@ -123,6 +123,8 @@ def viz(
     done = 0
     for item in media_runs(inputs):
         done += job.video(item.source) if isinstance(item, VideoInput) else job.images(item.paths)
+        if job.stopped:  # Ctrl-C on a live source: the whole run ends, cleanly
+            raise typer.Exit(0)
     finish(done, len(inputs) + unlisted)
 
 
@@ -139,6 +141,7 @@ class _Job:
     max_pixels: int
     sampling: Sampling
     timeout: float
+    stopped: bool = False  # Ctrl-C ended a live source
 
     def images(self, paths: Iterable[str]) -> int:
         """Overlays of a run of images; returns how many were written."""
@@ -161,8 +164,8 @@ class _Job:
     def video(self, source: str) -> int:
         """``<stem>_p2p.mp4`` (the sampled frames drawn, at their times) and
         ``<stem>_p2p_counts.png`` (count and soft count over time) for one video; returns 1
-        when it was drawn whole, 0 when it failed (reported; the frames before damage are
-        still drawn)."""
+        when it was drawn whole (or had no frame in the chosen span: nothing is written),
+        0 when it failed (reported; the frames before damage are still drawn)."""
         from PIL import Image
 
         from p2pcount.output.plots import plot_counts
@@ -182,18 +185,17 @@ class _Job:
 
         try:
             with VideoOverlayWriter(movie, rate_hint=self.sampling.fps) as overlay:
-                _, problem = count_one_video(
+                counted = count_one_video(
                     self.counter, source, self.sampling, self.threshold,
                     batch_size=self.batch_size, timeout=self.timeout, on_frame=add,
                 )  # fmt: skip
-                if problem is not None and not times:
-                    raise _NothingToWrite(problem)
-            if not overlay.written:  # Ctrl-C on a live source while a frame was written
-                raise _NothingToWrite(f"{source}: stopped before any overlay was written")
+            self.stopped = counted.stopped
+            problem = counted.problem
+            if not overlay.written:  # no frame: failed, stopped at once, or an empty span
+                if problem is not None:
+                    error(problem)
+                return int(problem is None)
             plot_counts(times, counts, softs, plot, title=Path(source).name)
-        except _NothingToWrite as nothing:
-            error(str(nothing))
-            return 0
         except OSError as exc:
             error(f"{movie}: cannot write ({exc.strerror or exc})")
             return 0
@@ -204,10 +206,6 @@ class _Job:
             error(problem)
             return 0
         return 1
-
-
-class _NothingToWrite(Exception):
-    """A video that gave no frame at all: no overlay file is kept."""
 
 
 def _print_written(count: int, target: Path) -> None:

@@ -14,7 +14,9 @@ T = TypeVar("T")
 class Feed(Generic[T]):
     """The items of an iterable, taken without waiting when asked to.
 
-    A sequence is read directly. Any other iterable (paths read from stdin line by line,
+    A sequence is read directly, and so is any iterable when ``threaded`` is False (a
+    source that reads ahead itself, such as a live stream's newest-frame slot). Any other
+    iterable (paths read from stdin line by line,
     frames decoded from a video) is read by a background thread into a bounded queue, so
     that an item that has not arrived yet never holds back the work already possible, and
     reading overlaps the caller's work. An exception raised by the iterable is re-raised by
@@ -23,13 +25,13 @@ class Feed(Generic[T]):
 
     _END = object()
 
-    def __init__(self, items: Iterable[T], size: int = 256) -> None:
+    def __init__(self, items: Iterable[T], size: int = 256, *, threaded: bool = True) -> None:
         self.done = False
         self._items = iter(items)
         self._queue: queue.Queue | None = None
         self._reader: threading.Thread | None = None
         self._stopping = threading.Event()
-        if not isinstance(items, Sequence):
+        if threaded and not isinstance(items, Sequence):
             self._queue = queue.Queue(size)
             self._reader = threading.Thread(target=self._read, daemon=True, name="p2pcount-feed")
             self._reader.start()

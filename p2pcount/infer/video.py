@@ -33,7 +33,11 @@ def count_frames(
     after the results of every frame decoded before it."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-    feed: Feed[Frame] = Feed(reader, size=batch_size + 1)
+    if reader.live:  # the newest frame, counted at once: no read-ahead queue, no batching
+        feed: Feed[Frame] = Feed(reader, threaded=False)
+        batch_size = 1
+    else:
+        feed = Feed(reader, size=batch_size + 1)
     pending: list[Frame] = []
 
     def run() -> list[tuple[Frame, CountResult]]:

@@ -36,13 +36,15 @@ _SAVE_AS: dict[OverlayFormat, tuple[str, dict[str, int]]] = {
     OverlayFormat.webp: ("WEBP", {"quality": 90}),
 }
 
-#: The EXIF "Software" tag (0x0131) and its value, written into every overlay, so that an
-#: overlay can be told from a user's file that only has an overlay's name.
-_SOFTWARE_TAG, _SOFTWARE = 0x0131, "p2pcount"
+#: The EXIF "Software" tag (0x0131) and its value, written into every overlay (a video's:
+#: its container's "comment"; a plot's: its PNG "Software" text), so that an overlay can be
+#: told from a user's file that only has an overlay's name.
+_SOFTWARE_TAG, SOFTWARE = 0x0131, "p2pcount"
 
 #: Names p2pcount gives overlays: ``<stem>_p2p.<ext>`` or ``<stem>_p2p-N.<ext>``.
 _OVERLAY_NAME = re.compile(
-    r".+_p2p(-[0-9]+)?\.(" + "|".join(re.escape(f.value) for f in OverlayFormat) + ")"
+    r".+_p2p(-[0-9]+)?(\.(" + "|".join(re.escape(f.value) for f in OverlayFormat) + ")"
+    r"|\.mp4|_counts\.png)"
 )
 
 
@@ -88,22 +90,36 @@ def write_overlay_atomic(
 
     pillow_format, options = _SAVE_AS[fmt]
     exif = Image.Exif()
-    exif[_SOFTWARE_TAG] = _SOFTWARE
+    exif[_SOFTWARE_TAG] = SOFTWARE
     with atomic_path(target) as tmp:
         image.save(tmp, format=pillow_format, exif=exif.tobytes(), **options)
 
 
 def is_own_overlay(path: str | Path) -> bool:
-    """Whether ``path`` is an overlay p2pcount wrote: named like one and marked in its EXIF."""
+    """Whether ``path`` is an overlay p2pcount wrote (an image's, a video's or its count
+    plot): named like one and marked as p2pcount's."""
     from PIL import Image
 
     if not _OVERLAY_NAME.fullmatch(Path(path).name):
         return False
+    if str(path).endswith(".mp4"):
+        return _video_comment(path) == SOFTWARE
     try:
         with Image.open(path) as image:
-            return image.getexif().get(_SOFTWARE_TAG) == _SOFTWARE
+            marks = (image.getexif().get(_SOFTWARE_TAG), image.info.get("Software"))
+            return SOFTWARE in marks
     except (OSError, SyntaxError, ValueError):  # not an image Pillow reads: not ours
         return False
+
+
+def _video_comment(path: str | Path) -> str | None:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return container.metadata.get("comment")
+    except (av.FFmpegError, OSError):
+        return None
 
 
 def split_own_overlays(inputs: list[str], output_dir: Path) -> tuple[list[str], list[str]]:

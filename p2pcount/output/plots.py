@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from p2pcount.io.atomic import atomic_path
+from p2pcount.output.overlay_files import SOFTWARE
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -123,7 +124,7 @@ def plot_counts(
         axes.set_xlim(*((times[0] - 1, times[0] + 1) if len(times) else (0, 1)))
         axes.set_xlabel("time (s)")
     with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi)
+        figure.savefig(tmp, format="png", dpi=dpi, metadata={"Software": SOFTWARE})
 
 
 def _time_axis(axes: Axes, first: float, last: float) -> None:

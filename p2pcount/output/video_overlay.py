@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from p2pcount.io.atomic import atomic_path
+from p2pcount.output.overlay_files import SOFTWARE
 
 if TYPE_CHECKING:
     import av
@@ -170,6 +171,7 @@ class VideoOverlayWriter:
         self.size = (width + width % 2, height + height % 2)
         tmp = self._files.enter_context(atomic_path(self.target))
         self._container = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        self._container.metadata["comment"] = SOFTWARE  # how a rerun tells its own overlays
         rate = None if self.rate_hint is None else Fraction(self.rate_hint)
         stream = self._container.add_stream(
             "libx264",
