@@ -198,9 +198,10 @@ def test_ctrl_c_ends_a_live_stream_cleanly(all_heads_weights, tmp_path) -> None:
             process.wait()
     lines = out.decode().splitlines()
     assert lines and all(re.fullmatch(rf"192\t{re.escape(url)}#t=\d+\.\d{{3}}", x) for x in lines)
-    assert re.search(
-        rf"^{re.escape(url)}: {len(lines)} frames?, count mean 192\.0 .*dropped$", err, re.M
-    )
+    summary = re.search(rf"^{re.escape(url)}: (\d+) frames?, .*dropped$", err, re.M)
+    # Ctrl-C may land after a frame is counted and before its line is written.
+    assert summary and int(summary[1]) in (len(lines), len(lines) + 1), err
+    assert "count mean 192.0" in err
 
 
 def test_viz_into_the_videos_folder_twice_replaces_its_own_outputs(all_heads_weights, tmp_path):

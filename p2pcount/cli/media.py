@@ -131,8 +131,8 @@ def count_one_video(
             with item_progress(reader.expected_frames, what="frames") as advance:
                 try:
                     for frame, result in counted:
+                        outcome.summary.add(result)  # Ctrl-C may land between the two
                         on_frame(frame, result)
-                        outcome.summary.add(result)
                         advance()
                 except KeyboardInterrupt:
                     if not reader.live:
