@@ -104,7 +104,8 @@ def test_jsonl_and_csv(runner, images, all_heads_weights) -> None:
     table = invoke(runner, ["count", *paths, "-f", "csv"], all_heads_weights)
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
     assert list(rows[0]) == [
-        "path", "width", "height", "count", "soft_count", "frame", "time", "error",
+        "path", "width", "height", "count", "soft_count", "count_std", "interval_low",
+        "interval_high", "frame", "time", "error",
     ]  # fmt: skip
     assert [(r["path"], r["count"]) for r in rows] == [(paths[0], "60"), (paths[1], "32")]
     assert [r["error"] for r in rows] == ["", ""]

@@ -143,3 +143,30 @@ def test_from_pretrained_has_the_command_lines_default(monkeypatch, random_weigh
     # None is the registry's default (shtech-a), as for `count` without --weights.
     assert asked == [None, "synthetic-demo", "other"]
     assert registry.DEFAULT_MODEL == "shtech-a"
+
+
+def test_count_uncertainty_is_the_poisson_binomial_spread(tmp_path: Path) -> None:
+    """Every candidate at p = sigmoid(2): variance K·p(1 − p) over the K candidates inside
+    the image, the same whole or tiled; the 95 % interval is soft ∓ 1.96 σ, not below 0."""
+    import math
+
+    from tests.test_cli import expected_count
+
+    counter = Counter(constant_model(logit=2.0), device="cpu")
+    p = 1 / (1 + math.exp(-2))
+    for width, height in ((40, 24), (17, 33)):
+        result = counter.count(Image.new("RGB", (width, height)))
+        k = expected_count(width, height)
+        assert result.soft_variance == pytest.approx(k * p * (1 - p), rel=1e-5)
+        assert result.count_std == pytest.approx(math.sqrt(k * p * (1 - p)), rel=1e-5)
+        low, high = result.interval()
+        assert (low, high) == pytest.approx(
+            (k * p - 1.96 * result.count_std, k * p + 1.96 * result.count_std)
+        )
+    tiled = Counter(constant_model(logit=2.0), device="cpu", tile_size=16, tile_above=1)
+    big = np.random.default_rng(0).integers(0, 255, (70, 90, 3), np.uint8)
+    assert tiled.count(big).soft_variance == pytest.approx(
+        counter.count(big).soft_variance, rel=1e-5
+    )
+    none = Counter(constant_model(logit=-30.0), device="cpu").count(Image.new("RGB", (16, 16)))
+    assert none.interval()[0] == 0.0 and none.interval()[1] < 1e-4  # never below 0

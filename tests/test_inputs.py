@@ -200,7 +200,16 @@ def test_ctrl_c_while_waiting_for_stdin_exits_cleanly(tmp_path, all_heads_weight
         process.wait()
     assert b"Fatal Python error" not in err and b"Traceback" not in err
     assert json.loads(head + out)["images"] == [
-        {"path": str(image), "width": 24, "height": 16, "count": 24, "soft_count": 21.139}
+        {
+            "path": str(image),
+            "width": 24,
+            "height": 16,
+            "count": 24,
+            "soft_count": 21.139,
+            "count_std": 1.587,
+            "interval_low": 18.028,
+            "interval_high": 24.25,
+        }
     ]
 
 

@@ -148,7 +148,7 @@ def test_long_result_lines_are_not_wrapped_above_the_bar(folder, all_heads_weigh
     run = run_in_terminal(args, tmp_path, stdout_on_terminal=True, env={"COLUMNS": "60"})
     records = re.findall(r'\{"path": [^\r\n]*\}(?=\r\n)', run.terminal)
     assert len(records) == 5  # four counted, one failed; each whole on its line
-    assert {len(json.loads(r)) for r in records} == {2, 6}  # errors; results with points
+    assert {len(json.loads(r)) for r in records} == {2, 9}  # errors; results with points
 
 
 def test_viz_lists_what_it_wrote_on_stdout(folder, all_heads_weights, tmp_path) -> None:

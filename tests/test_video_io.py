@@ -388,7 +388,9 @@ def test_a_slow_consumer_of_a_live_stream_gets_the_newest_frames(stream_bytes: b
             got.append((frame.index, round(frame.time, 3), frame_number(frame.image)))
             time.sleep(0.15)
     assert reader.dropped > 0 and len(got) + reader.dropped == 50
-    assert got[0] == (0, 0.0, 0) and got[-1] == (49, 1.96, 49)  # the first, then the newest
+    # The newest frame when the consumer asks: one of the first few at once (which one
+    # depends on how the threads are scheduled), the stream's last at the end.
+    assert got[0][0] <= 5 and got[-1] == (49, 1.96, 49)
     assert [i for i, _, _ in got] == sorted({i for i, _, _ in got})  # in order, no repeats
     assert all(t == round(i * 0.04, 3) and n == i for i, t, n in got)
 

@@ -32,7 +32,7 @@ from PIL import Image
 from p2pcount.errors import ConfigError
 from p2pcount.infer.backends.base import InferenceBackend
 from p2pcount.infer.backends.torch import TorchBackend
-from p2pcount.infer.counting import hard_count, soft_count
+from p2pcount.infer.counting import hard_count, soft_count, soft_variance
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE, tile_grid, tile_margin
 from p2pcount.io.images import load_image, to_rgb
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
@@ -87,6 +87,7 @@ class _Region:
     scores: torch.Tensor  # (P,)
     count: int
     soft: float
+    variance: float  # of the soft count, Σ p(1 − p)
     cells: torch.Tensor  # (rows, cols) max probability per core cell
     cell_origin: tuple[int, int]  # (row, col) of cells[0, 0] in the image's cell grid
 
@@ -308,6 +309,7 @@ class Counter:
         cell_cols = slice(x0 // stride - first_col, -(-x1 // stride) - first_col)
         counts = hard_count(decoded.scores, threshold, mask).tolist()
         softs = soft_count(decoded.scores, mask).tolist()
+        variances = soft_variance(decoded.scores, mask).tolist()
         regions = []
         for b in range(logits.shape[0]):
             scores = (decoded.scores[b] * mask).permute(1, 2, 0)  # (h, w, N)
@@ -320,6 +322,7 @@ class Counter:
                     scores=scores[keep],
                     count=counts[b],
                     soft=softs[b],
+                    variance=variances[b],
                     cells=scores.amax(dim=-1)[cell_rows, cell_cols],
                     cell_origin=(y0 // stride, x0 // stride),
                 )
@@ -346,6 +349,7 @@ class Counter:
             height=height,
             count=sum(r.count for r in regions),
             soft_count=sum(r.soft for r in regions),
+            soft_variance=sum(r.variance for r in regions),
             points=points.cpu().numpy().astype(np.float32),
             scores=torch.cat([r.scores for r in regions])[order].cpu().numpy().astype(np.float32),
             cell_scores=cell_scores.numpy(),

@@ -18,6 +18,16 @@ def hard_count(
     return keep.flatten(1).sum(dim=1)
 
 
+def soft_variance(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) variance of the soft count, Σ p(1 − p) over the candidates (inside the image if
+    ``mask``): each candidate a Bernoulli with its probability p, independent of the others
+    (a Poisson-binomial count). The model's own spread, not an error against the truth."""
+    spread = scores * (1 - scores)
+    if mask is not None:
+        spread = spread * mask
+    return spread.flatten(1).sum(dim=1)
+
+
 def soft_count(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) sum of the probabilities of all candidates (inside the image if ``mask``)."""
     if mask is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,9 @@ class CountResult:
         path: the file the image came from, if any.
         frame: for a video frame, its index in the decoded stream (0-based); else None.
         time: for a video frame, its presentation time in seconds; else None.
+        soft_variance: Σ p(1 − p) over all candidates: the variance of the soft count if
+            each candidate were an independent Bernoulli of its probability (see
+            :attr:`count_std`, :meth:`interval`).
     """
 
     width: int
@@ -37,3 +41,16 @@ class CountResult:
     path: str | None = None
     frame: int | None = None
     time: float | None = None
+    soft_variance: float = 0.0
+
+    @property
+    def count_std(self) -> float:
+        """Standard deviation of the soft count (people): the model's own spread, assuming
+        independent candidates; not an error bar against the truth."""
+        return math.sqrt(max(self.soft_variance, 0.0))
+
+    def interval(self, z: float = 1.96) -> tuple[float, float]:
+        """(low, high) = soft count ∓ ``z`` standard deviations (1.96: a 95 % interval under
+        a normal approximation), the low end not below 0."""
+        spread = z * self.count_std
+        return max(self.soft_count - spread, 0.0), self.soft_count + spread

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from p2pcount.output.result import CountResult
 
 FORMATS = ("text", "json", "jsonl", "csv")
-CSV_FIELDS = ("path", "width", "height", "count", "soft_count", "frame", "time", "error")
+CSV_FIELDS = (
+    "path", "width", "height", "count", "soft_count", "count_std", "interval_low",
+    "interval_high", "frame", "time", "error",
+)  # fmt: skip
 
 
 def result_record(result: CountResult, path: str, with_points: bool) -> dict[str, Any]:
@@ -33,7 +36,10 @@ def result_record(result: CountResult, path: str, with_points: bool) -> dict[str
         "height": result.height,
         "count": result.count,
         "soft_count": round(result.soft_count, 3),
+        "count_std": round(result.count_std, 3),
     }
+    low, high = result.interval()
+    record["interval_low"], record["interval_high"] = round(low, 3), round(high, 3)
     if result.frame is not None:  # a video frame
         record["frame"] = result.frame
         record["time"] = round(result.time, 3)
