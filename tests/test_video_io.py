@@ -403,7 +403,9 @@ def test_live_sampling_and_a_prompt_close(stream_bytes: bytes) -> None:
         began = time.monotonic()
         reader.close()
         assert time.monotonic() - began < 1
-    assert (first.index, second.index) == (0, 10)
+    # Every 10th frame; which one comes first depends on when the consumer first asks
+    # (a live source keeps only the newest).
+    assert first.index % 10 == 0 and second.index % 10 == 0 and first.index < second.index
     assert not [t for t in threading.enumerate() if t.name == f"video {url}/live.ts"]
 
 

@@ -1,15 +1,28 @@
 """``p2pcount count``: print the number of people in each image."""
 
-from typing import Annotated
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from p2pcount.cli import options as opt
-from p2pcount.cli.common import CurrentStdout, Inputs, load_counter, run_inputs, video_sampling
+from p2pcount.cli.common import (
+    CurrentStdout,
+    Inputs,
+    load_counter,
+    run_inputs,
+    usage_errors,
+    video_sampling,
+)
 from p2pcount.cli.console import error, warning
 from p2pcount.cli.media import VideoInput, count_one_video, media_runs
 from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from p2pcount.output.result import CountResult
 
 
 def count(
@@ -39,6 +52,23 @@ def count(
     start: opt.Start = None,
     end: opt.End = None,
     timeout: opt.Timeout = 10.0,
+    density: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--density",
+            metavar="DIR",
+            help="Also write each image's density map here: <stem>_p2p_density.npy, float32 "
+            "(ceil(H/8), ceil(W/8)), expected people per 8×8 cell.",
+        ),
+    ] = None,
+    points_csv: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--points-csv",
+            metavar="DIR",
+            help="Also write each image's points here: <stem>_p2p_points.csv (x,y,score).",
+        ),
+    ] = None,
 ) -> None:
     """Count people in images, videos and streams.
 
@@ -61,6 +91,19 @@ def count(
         return
     sampling = video_sampling(every, fps, start, end)
     inputs = Inputs(paths, recursive)
+    sidecars = None
+    if density is not None or points_csv is not None:
+        from p2pcount.output.sidecars import SidecarWriter
+
+        listed = inputs.paths if isinstance(inputs.paths, list) else []
+        with usage_errors():
+            sidecars = SidecarWriter(density, points_csv, listed)
+
+    def emit(result: CountResult, path: str) -> None:
+        writer.write(result, path)
+        if sidecars is not None:
+            sidecars.write(result, path)
+
     counter = load_counter(weights, device, **counter_options)
     header = {"weights": counter.source, "threshold": threshold}
     writer = ResultWriter(CurrentStdout(), fmt.value, soft=soft, with_points=points, header=header)
@@ -71,7 +114,7 @@ def count(
             if isinstance(item, VideoInput):
                 counted = count_one_video(
                     counter, item.source, sampling, threshold, batch_size=batch_size,
-                    timeout=timeout, on_frame=lambda _, result: writer.write(result, result.path),
+                    timeout=timeout, on_frame=lambda _, result: emit(result, result.path),
                 )  # fmt: skip
                 videos.append(counted.summary.record())
                 if counted.problem is not None:
@@ -87,7 +130,7 @@ def count(
                 counter, item.paths, threshold, batch_size, max_pixels, on_error=writer.write_error
             )
             for outcome in outcomes:
-                writer.write(outcome.result, outcome.path)
+                emit(outcome.result, outcome.path)
                 done += 1
     finally:  # a json document stays whole when Ctrl-C stops the run
         writer.close(videos=videos)

@@ -89,6 +89,7 @@ class _Region:
     soft: float
     variance: float  # of the soft count, Σ p(1 − p)
     cells: torch.Tensor  # (rows, cols) max probability per core cell
+    density: torch.Tensor  # (rows, cols) sum of the probabilities per core cell
     cell_origin: tuple[int, int]  # (row, col) of cells[0, 0] in the image's cell grid
 
 
@@ -324,6 +325,7 @@ class Counter:
                     soft=softs[b],
                     variance=variances[b],
                     cells=scores.amax(dim=-1)[cell_rows, cell_cols],
+                    density=scores.sum(dim=-1)[cell_rows, cell_cols],
                     cell_origin=(y0 // stride, x0 // stride),
                 )
             )
@@ -335,10 +337,12 @@ class Counter:
         """Merge the regions of one image into its result (points in candidate order)."""
         stride = self.config.stride
         cell_scores = torch.zeros(-(-height // stride), -(-width // stride))
+        density = torch.zeros_like(cell_scores)
         for region in regions:
             rows, cols = region.cells.shape
             row, col = region.cell_origin
             cell_scores[row : row + rows, col : col + cols] = region.cells.cpu()
+            density[row : row + rows, col : col + cols] = region.density.cpu()
         keys = torch.cat([r.keys for r in regions])
         order = torch.argsort(keys)
         points = torch.cat([r.points for r in regions])[order]
@@ -353,5 +357,6 @@ class Counter:
             points=points.cpu().numpy().astype(np.float32),
             scores=torch.cat([r.scores for r in regions])[order].cpu().numpy().astype(np.float32),
             cell_scores=cell_scores.numpy(),
+            cell_density=density.numpy(),
             threshold=threshold,
         )

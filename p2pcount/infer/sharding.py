@@ -46,7 +46,8 @@ def count_sharded(
         local: list[Merged] = []
         for index, outcome in zip(mine, outcomes, strict=True):
             if outcome.result is not None:
-                outcome.result.cell_scores = outcome.result.cell_scores[:0]  # not sent
+                outcome.result.cell_scores = outcome.result.cell_scores[:0]  # maps not sent
+                outcome.result.cell_density = None
             local.append((index, outcome.error, outcome.result))
         gathered = gather_to_main(local, info)
         if info.is_main:

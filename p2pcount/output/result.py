@@ -25,6 +25,10 @@ class CountResult:
         path: the file the image came from, if any.
         frame: for a video frame, its index in the decoded stream (0-based); else None.
         time: for a video frame, its presentation time in seconds; else None.
+        cell_density: (ceil(H/8), ceil(W/8)) float32, the sum of the probabilities of each
+            8×8 cell's candidates (anchors inside the image): the expected number of people
+            whose head the model puts in that cell; it sums to ``soft_count``. None when
+            not computed.
         soft_variance: Σ p(1 − p) over all candidates: the variance of the soft count if
             each candidate were an independent Bernoulli of its probability (see
             :attr:`count_std`, :meth:`interval`).
@@ -42,6 +46,7 @@ class CountResult:
     frame: int | None = None
     time: float | None = None
     soft_variance: float = 0.0
+    cell_density: np.ndarray | None = None
 
     @property
     def count_std(self) -> float:
