@@ -55,6 +55,11 @@ def main() -> None:
           f"MSE {report.mse:.2f}")  # fmt: skip
     print(f"precision {loc.precision:.3f}, recall {loc.recall:.3f}, F1 {loc.f1:.3f} (8 px)")
     print("nAP " + ", ".join(f"δ={d}: {v:.3f}" for d, v in report.nap.items()))
+    # Calibration of the count uncertainty: how often the truth lies in soft ∓ 1.96 σ, and
+    # the factor on σ that would make that interval cover 95 % of these images.
+    z = np.array([abs(e.gt - e.soft_count) / max(e.count_std, 1e-9) for e in report.images])
+    print(f"uncertainty: truth within soft count ∓ 1.96 σ on {(z <= 1.96).mean():.1%} of the "
+          f"images; σ × {np.quantile(z, 0.95) / 1.96:.2f} would cover 95 %")  # fmt: skip
 
     rng = np.random.default_rng(99)
     n = args.empty_images

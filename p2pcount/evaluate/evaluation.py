@@ -47,6 +47,7 @@ class ImageEvaluation:
     predicted: int
     soft_count: float
     localization: LocalizationCounts
+    count_std: float = 0.0  # the soft count's spread, √Σ p(1 − p) (people)
 
     @property
     def gt(self) -> int:
@@ -125,6 +126,7 @@ def evaluate_image(
         predicted=len(kept),
         soft_count=result.soft_count,
         localization=localization_counts(kept, sample.points, radius),
+        count_std=result.count_std,
     )
 
 
