@@ -83,6 +83,9 @@ def test_sampling_options_that_contradict_are_usage_errors(clip, all_heads_weigh
     assert both.exit_code == 2 and "--every and --fps both choose frames" in both.stderr
     backwards = run(["count", str(clip), "--start", "2", "--end", "1"], all_heads_weights)
     assert backwards.exit_code == 2 and "--end 1 s is before --start 2 s" in backwards.stderr
+    missing = ["viz", str(clip), "--every", "2", "--fps", "1", "-w", "no-such-model"]
+    viz = CliRunner().invoke(app, missing)  # refused before any model is looked for
+    assert viz.exit_code == 2 and "--every and --fps both choose frames" in viz.stderr
     bad = run(["count", str(clip), "--start", "soon"], all_heads_weights)
     assert bad.exit_code == 2 and "Invalid value for '--start'" in bad.stderr
 

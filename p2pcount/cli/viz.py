@@ -99,6 +99,7 @@ def viz(
         prepare_output_dir(output_dir)
     found, unlisted = collect_paths(paths, recursive)
     inputs = _drop_own_overlays(found, output_dir)
+    sampling = video_sampling(every, fps, start, end)  # checked before the model loads
     counter = load_counter(
         weights, device, precision=precision.value, tile_size=tile, tile_above=tile_above
     )
@@ -117,7 +118,7 @@ def viz(
         threshold=threshold,
         batch_size=batch_size,
         max_pixels=max_pixels,
-        sampling=video_sampling(every, fps, start, end),
+        sampling=sampling,
         timeout=timeout,
     )
     done = 0
