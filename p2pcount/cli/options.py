@@ -1,6 +1,8 @@
 """Options shared by several commands, defined once."""
 
+import math
 import re
+from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Optional
 
@@ -42,26 +44,25 @@ Weights = Annotated[
 ]
 
 
-def _probability(text: str) -> float:
-    """``--threshold``'s value: a number in [0, 1] (not nan), or a usage error saying so."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise typer.BadParameter(f"the threshold must be a number in [0, 1], not {text}")
-    return value
+def _number(accepts: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """A Typer parser: the option's text as a float that ``accepts`` takes (nan is refused
+    by every range check), or a usage error ``EXPECTED, not TEXT``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accepts(value):
+            raise typer.BadParameter(f"{expected}, not {text}")
+        return value
+
+    return parse
 
 
-def _distance(text: str) -> float:
-    """A radius in pixels: a number ≥ 0 (not nan or inf), or a usage error saying so."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value < float("inf"):
-        raise typer.BadParameter(f"the radius must be a number of pixels ≥ 0, not {text}")
-    return value
+_probability = _number(lambda v: 0.0 <= v <= 1.0, "the threshold must be a number in [0, 1]")
+_distance = _number(lambda v: 0.0 <= v < math.inf, "the radius must be a number of pixels ≥ 0")
+_positive = _number(lambda v: 0.0 < v < math.inf, "must be a number above 0")
 
 
 def _device(value: str) -> str:
@@ -167,17 +168,6 @@ def _seconds(text: str) -> float:
         return parse_time(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-
-
-def _positive(text: str) -> float:
-    """A number above 0 (not nan or inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 < value < float("inf"):
-        raise typer.BadParameter(f"must be a number above 0, not {text}")
-    return value
 
 
 Every = Annotated[
