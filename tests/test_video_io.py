@@ -450,3 +450,14 @@ def test_closing_a_file_read_by_another_thread_ends_its_iteration(clip: Path) ->
     thread.join(timeout=5)
     assert not thread.is_alive() and not errors
     assert 3 <= len(got) < 40 and got == list(range(len(got)))
+
+
+def test_reads_as_video_also_takes_a_broken_file_named_like_one(tmp_path: Path) -> None:
+    from p2pcount.io.video import reads_as_video
+
+    (tmp_path / "cut.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(40))
+    Image.new("RGB", (8, 8)).save(tmp_path / "still.png")
+    (tmp_path / "still.png").rename(tmp_path / "still.mp4")  # an image named like a video
+    assert not is_video(str(tmp_path / "cut.mp4")) and reads_as_video(str(tmp_path / "cut.mp4"))
+    assert not reads_as_video(str(tmp_path / "still.mp4"))  # Pillow opens it: an image
+    assert not reads_as_video(str(tmp_path / "notes.txt"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from p2pcount.cli.console import message, warning
@@ -34,17 +33,10 @@ class VideoInput:
 
 def media_runs(paths: Iterable[str]) -> Iterator[ImageRun | VideoInput]:
     """Split inputs, in order, into runs of images and single videos (see
-    :func:`p2pcount.io.video.is_video`: containers are probed, an animated GIF stays an
-    image). A list is classified up front; any other iterable (stdin) lazily, each image
+    :func:`p2pcount.io.video.reads_as_video`: containers are probed, an animated GIF stays
+    an image). A list is classified up front; any other iterable (stdin) lazily, each image
     run being consumed to its end before the next item is asked for."""
-    from p2pcount.io.video import VIDEO_SUFFIXES, is_video
-
-    def video(path: str) -> bool:
-        """A video, or a file named like one that no image reader opens (a damaged or
-        unfinished recording: its error is then a video's, not "not an image")."""
-        if is_video(path):
-            return True
-        return Path(path).suffix.lower() in VIDEO_SUFFIXES and not _opens_as_image(path)
+    from p2pcount.io.video import reads_as_video as video
 
     if isinstance(paths, list):
         run: list[str] = []
@@ -78,16 +70,6 @@ def media_runs(paths: Iterable[str]) -> Iterator[ImageRun | VideoInput]:
         if head is None:
             return
         yield VideoInput(head) if video(head) else ImageRun(images_from(head))
-
-
-def _opens_as_image(path: str) -> bool:
-    from PIL import Image
-
-    try:
-        with Image.open(path):
-            return True
-    except Exception:  # any reason Pillow cannot read it
-        return False
 
 
 @dataclass

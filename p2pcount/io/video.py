@@ -98,6 +98,17 @@ def is_video(source: str) -> bool:
 
     Never raises: a missing or unreadable file is not a video (the image path reports it).
     """
+    return _is_video(source, by_name=False)
+
+
+def reads_as_video(source: str) -> bool:
+    """:func:`is_video`, or a file named like one (:data:`VIDEO_SUFFIXES`) that Pillow
+    cannot open: a damaged or unfinished recording, whose error is then a video's ("no
+    video stream", "not a video FFmpeg can read") rather than "not an image"."""
+    return _is_video(source, by_name=True)
+
+
+def _is_video(source: str, by_name: bool) -> bool:
     if is_live(source):
         return True
     from PIL import Image, UnidentifiedImageError
@@ -108,6 +119,7 @@ def is_video(source: str) -> bool:
                 return False
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         pass  # not an image Pillow reads: maybe a video
+    named = by_name and os.path.splitext(source)[1].lower() in VIDEO_SUFFIXES
     try:
         with av.open(source, timeout=10.0) as container:
             brand = container.metadata.get("major_brand", "").strip().lower()
@@ -116,9 +128,9 @@ def is_video(source: str) -> bool:
                 and not container.format.name.endswith("_pipe")
                 and brand not in _IMAGE_BRANDS
                 and _video_stream(container) is not None
-            )
+            ) or named
     except (av.FFmpegError, OSError, ValueError):
-        return False
+        return named
 
 
 @dataclass(frozen=True)
