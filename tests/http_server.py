@@ -37,7 +37,16 @@ def _handler(routes: Routes) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(routes: Routes) -> Iterator[str]:
     """Serve ``routes`` (which may be changed while serving); yield the base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(routes))
+    with serve_with(_handler(routes)) as base:
+        yield base
+
+
+@contextmanager
+def serve_with(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run a threaded server of ``handler`` on 127.0.0.1 (a free port) in the background;
+    yield its base URL; shut it down afterwards."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

@@ -7,16 +7,17 @@ which way up it is. Keep videos small (64×48, a few dozen frames): the test mac
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import av
 import numpy as np
+
+from tests.http_server import serve_with
 
 #: Grey level of frame 0, and the step between consecutive frames (up to 59 frames).
 LEVEL0, STEP = 16, 4
@@ -193,13 +194,5 @@ def serve_videos(
     With ``pace`` (seconds), a file is sent like a live stream instead: no length, no
     ranges, chunked transfer encoding, 188-byte chunks (one MPEG-TS packet) ``pace`` seconds apart.
     """
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(routes, pace, trickle))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve_with(_handler(routes, pace, trickle)) as base:
+        yield base
