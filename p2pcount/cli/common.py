@@ -135,8 +135,7 @@ class Inputs:
         self._sink: Callable[[str, str], None] = lambda *failure: self._unlisted.append(failure)
         self.scan = scan_inputs(paths, recursive, lambda *failure: self._sink(*failure))
         self.paths: Iterable[str] = self.scan if self.scan.reads_stdin else list(self.scan)
-        self.total = None if self.scan.reads_stdin else len(self.paths)
-        if self.total == 0:
+        if self.paths == []:
             self.refuse_empty()
 
     def report_folders_to(self, sink: Callable[[str, str], None]) -> None:
@@ -165,20 +164,18 @@ def run_inputs(
     max_pixels: int,
     keep_images: bool = False,
     *,
-    total: int | None = None,
     on_error: Callable[[str, str], None] | None = None,
 ) -> Iterator[Outcome]:
     """Counted outcomes in input order; unreadable inputs are reported (and passed to
     ``on_error(path, message)``) and skipped.
 
     Shows a progress bar on stderr when it is a terminal and there is more than one image
-    (``total``: the number of paths, None if unknown, as when they come from stdin).
+    (of a list; a bar that only counts for paths that come lazily, as from stdin).
     """
     from p2pcount.cli.progress import item_progress
     from p2pcount.infer.batcher import count_paths
 
-    if total is None and isinstance(paths, list):
-        total = len(paths)
+    total = len(paths) if isinstance(paths, list) else None
     outcomes = count_paths(
         counter,
         paths,
