@@ -170,3 +170,28 @@ def test_count_uncertainty_is_the_poisson_binomial_spread(tmp_path: Path) -> Non
     )
     none = Counter(constant_model(logit=-30.0), device="cpu").count(Image.new("RGB", (16, 16)))
     assert none.interval()[0] == 0.0 and none.interval()[1] < 1e-4  # never below 0
+
+
+def test_kept_candidates_are_every_candidate_and_agree_with_the_counts(
+    random_weights,
+) -> None:
+    """``keep_candidates``: every anchor's candidate inside the image, the points above the
+    threshold among them, the soft count their sum; the same whole or in tiles."""
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, size=(40, 56, 3), dtype=np.uint8)
+    whole = Counter.from_weights(random_weights, device="cpu")
+    assert whole.count(image).candidates is None
+    whole.keep_candidates = True
+    tiled = Counter.from_weights(random_weights, device="cpu", tile_size=16, tile_above=1)
+    tiled.keep_candidates = True
+    for counter in (whole, tiled):
+        result = counter.count(image, threshold=0.5)
+        assert result.candidates.shape == (5 * 7 * 4, 2) and result.candidates.dtype == np.float32
+        assert result.candidate_scores.shape == (5 * 7 * 4,)
+        above = result.candidate_scores > 0.5
+        np.testing.assert_array_equal(result.candidates[above], result.points)
+        np.testing.assert_array_equal(result.candidate_scores[above], result.scores)
+        assert result.candidate_scores.sum() == pytest.approx(result.soft_count, rel=1e-5)
+    a, b = whole.count(image), tiled.count(image)
+    np.testing.assert_allclose(a.candidates, b.candidates, atol=1e-3)
+    np.testing.assert_allclose(a.candidate_scores, b.candidate_scores, atol=1e-4)

@@ -91,6 +91,10 @@ class _Region:
     cells: torch.Tensor  # (rows, cols) max probability per core cell
     density: torch.Tensor  # (rows, cols) sum of the probabilities per core cell
     cell_origin: tuple[int, int]  # (row, col) of cells[0, 0] in the image's cell grid
+    # Every candidate of the core (keep_candidates only): keys, points (Q, 2), scores (Q,).
+    all_keys: torch.Tensor | None = None
+    all_points: torch.Tensor | None = None
+    all_scores: torch.Tensor | None = None
 
 
 class Counter:
@@ -111,6 +115,10 @@ class Counter:
         config: the model's config, ``backend.config``.
         device: where the backend runs, for reports (``"cpu"``, ``"cuda"``).
         source: as given.
+        keep_candidates: also keep every candidate's point and probability in the results
+            (:attr:`CountResult.candidates <p2pcount.output.result.CountResult.candidates>`),
+            for soft counts of parts of an image and precision-recall curves; False by
+            default (12 bytes per candidate: 4 candidates per 8×8 cell).
     """
 
     def __init__(
@@ -154,6 +162,7 @@ class Counter:
         self.tile_above = tile_above
         self.margin = tile_margin(backend.receptive_field, self.config.stride, SIZE_DIVISOR)
         self.decoder = PointDecoder(self.config)
+        self.keep_candidates = False
 
     @classmethod
     def from_weights(
@@ -316,6 +325,11 @@ class Counter:
             scores = (decoded.scores[b] * mask).permute(1, 2, 0)  # (h, w, N)
             points = decoded.points[b].permute(2, 3, 1, 0) + shift.view(1, 1, 1, 2)
             keep = (scores > threshold) & mask_hwn
+            every = (
+                (keys[mask_hwn], points[mask_hwn], scores[mask_hwn])
+                if self.keep_candidates
+                else (None, None, None)
+            )
             regions.append(
                 _Region(
                     keys=keys[keep],
@@ -327,6 +341,9 @@ class Counter:
                     cells=scores.amax(dim=-1)[cell_rows, cell_cols],
                     density=scores.sum(dim=-1)[cell_rows, cell_cols],
                     cell_origin=(y0 // stride, x0 // stride),
+                    all_keys=every[0],
+                    all_points=every[1],
+                    all_scores=every[2],
                 )
             )
         return regions
@@ -348,6 +365,14 @@ class Counter:
         points = torch.cat([r.points for r in regions])[order]
         bounds = points.new_tensor([width, height])
         points = torch.minimum(points.clamp_min(0), bounds)
+        candidates = candidate_scores = None
+        if self.keep_candidates:
+            every = torch.argsort(torch.cat([r.all_keys for r in regions]))
+            every_points = torch.cat([r.all_points for r in regions])[every]
+            every_points = torch.minimum(every_points.clamp_min(0), bounds)
+            candidates = every_points.cpu().numpy().astype(np.float32)
+            every_scores = torch.cat([r.all_scores for r in regions])[every]
+            candidate_scores = every_scores.cpu().numpy().astype(np.float32)
         return CountResult(
             width=width,
             height=height,
@@ -359,4 +384,6 @@ class Counter:
             cell_scores=cell_scores.numpy(),
             cell_density=density.numpy(),
             threshold=threshold,
+            candidates=candidates,
+            candidate_scores=candidate_scores,
         )

@@ -32,6 +32,11 @@ class CountResult:
         soft_variance: Σ p(1 − p) over all candidates: the variance of the soft count if
             each candidate were an independent Bernoulli of its probability (see
             :attr:`count_std`, :meth:`interval`).
+        candidates: (M, 2) float32 positions (x, y) in pixels of every candidate whose
+            anchor lies in the image (M = 4 per 8×8 cell for the usual 2×2 anchors), in the
+            order of ``points``; ``points`` are those above the threshold. None unless the
+            counter was asked to keep them (``Counter.keep_candidates``).
+        candidate_scores: (M,) float32 probabilities of ``candidates``; None likewise.
     """
 
     width: int
@@ -47,6 +52,8 @@ class CountResult:
     time: float | None = None
     soft_variance: float = 0.0
     cell_density: np.ndarray | None = None
+    candidates: np.ndarray | None = None
+    candidate_scores: np.ndarray | None = None
 
     @property
     def count_std(self) -> float:
