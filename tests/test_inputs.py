@@ -169,8 +169,19 @@ def start_counting_stdin(weights: Path, *extra: str) -> subprocess.Popen:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"},
     )
+
+
+def exit_code_of(process: subprocess.Popen, timeout: float = 60) -> int:
+    """The process's exit code; if it hangs, its threads' stacks (faulthandler, on SIGABRT)
+    in the failure message."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=30)
+        pytest.fail(f"hung; its threads:\n{process.stderr.read().decode()[-6000:]}")
 
 
 def first_line_of(process: subprocess.Popen) -> bytes:
@@ -193,7 +204,7 @@ def test_ctrl_c_while_waiting_for_stdin_exits_cleanly(tmp_path, all_heads_weight
         assert head.startswith(b'{"weights"')
         time.sleep(1.0)  # the result is written once its image is counted
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 130
+        assert exit_code_of(process) == 130
         out, err = process.stdout.read(), process.stderr.read()
     finally:
         process.kill()
@@ -224,7 +235,7 @@ def test_a_closed_stdout_while_waiting_for_stdin_exits_1_quietly(tmp_path, all_h
         process.stdout.close()  # like head -1 after its line
         process.stdin.write(f"{second}\n".encode())
         process.stdin.flush()
-        assert process.wait(timeout=60) == 1
+        assert exit_code_of(process) == 1
         err = process.stderr.read()
     finally:
         process.kill()

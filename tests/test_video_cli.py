@@ -200,7 +200,8 @@ def test_ctrl_c_ends_a_live_stream_cleanly(all_heads_weights, tmp_path) -> None:
             process.kill()
             process.wait()
     lines = out.decode().splitlines()
-    assert lines and all(re.fullmatch(rf"192\t{re.escape(url)}#t=\d+\.\d{{3}}", x) for x in lines)
+    pattern = rf"192\t{re.escape(url)}#t=\d+\.\d{{3}}"
+    assert lines and all(re.fullmatch(pattern, x) for x in lines), (lines, err)
     summary = re.search(rf"^{re.escape(url)}: (\d+) frames?, .*dropped$", err, re.M)
     # Ctrl-C may land after a frame is counted and before its line is written.
     assert summary and int(summary[1]) in (len(lines), len(lines) + 1), err
