@@ -42,5 +42,10 @@ class ConfigError(P2PCountError):
     """A model configuration or option value is invalid."""
 
 
+class RegionError(P2PCountError):
+    """A region to count in (``--region``, a regions file) is malformed: too few points, a
+    polygon that crosses itself, a bad number, a duplicate name, a file of the wrong form."""
+
+
 class TrainingError(P2PCountError):
     """Training cannot go on: it diverged (non-finite outputs or weights)."""

@@ -18,6 +18,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from p2pcount.errors import ConfigError
 
 if TYPE_CHECKING:
+    from p2pcount.output.regions import Region
     from p2pcount.output.result import CountResult
 
 RGB = tuple[int, int, int]
@@ -62,6 +63,17 @@ BOX_MAX_HEIGHT = 1 / 8
 MATCHED_COLOR: RGB = (0, 200, 83)
 FALSE_COLOR: RGB = (255, 48, 48)
 MISSED_COLOR: RGB = (255, 214, 0)
+
+#: Outline colours of regions, the i-th region's the i-th (cycled): cyan, lime, magenta,
+#: orange, blue, white; bright, and apart from the default red dots.
+REGION_COLORS: tuple[RGB, ...] = (
+    (0, 229, 255),
+    (118, 255, 3),
+    (255, 64, 200),
+    (255, 145, 0),
+    (41, 121, 255),
+    (255, 255, 255),
+)
 
 _BLACK: RGB = (0, 0, 0)
 _WHITE: RGB = (255, 255, 255)
@@ -167,9 +179,11 @@ def corner_box(pieces: Sequence[Piece], width: int, height: int) -> Image.Image:
     return box
 
 
-def draw_label(image: Image.Image, text: str) -> None:
-    """Write ``text`` in a black box in the top-left corner."""
-    image.paste(corner_box([text], image.width, image.height), (0, 0))
+def draw_label(image: Image.Image, text: str) -> Box:
+    """Write ``text`` in a black box in the top-left corner; returns the box's pixels."""
+    box = corner_box([text], image.width, image.height)
+    image.paste(box, (0, 0))
+    return 0, 0, box.width - 1, box.height - 1
 
 
 def draw_legend(image: Image.Image, pieces: Sequence[Piece]) -> None:
@@ -224,6 +238,59 @@ def _marker_swatch(marker: Marker, color: RGB) -> Swatch:
     return Swatch(1.0, paint)
 
 
+def _paint_square(color: RGB) -> Callable[[ImageDraw.ImageDraw, Box], None]:
+    def paint(draw: ImageDraw.ImageDraw, box: Box) -> None:
+        draw.rectangle(box, fill=color)
+
+    return paint
+
+
+def draw_region_outlines(image: Image.Image, regions: Sequence[Region]) -> None:
+    """Outline each region (and its holes) in its :data:`REGION_COLORS` colour, lines about
+    0.3 % of the image's longer side wide (at least 2 px)."""
+    draw = ImageDraw.Draw(image)
+    width = max(2, round(0.003 * max(image.width, image.height)))
+    for index, region in enumerate(regions):
+        polygon = region.polygon(image.width, image.height)
+        color = REGION_COLORS[index % len(REGION_COLORS)]
+        for ring in (polygon.exterior, *polygon.interiors):
+            draw.line(list(ring.coords), fill=color, width=width, joint="curve")
+
+
+def _below_taken(spot: Box, taken: Sequence[Box]) -> Box:
+    """``spot`` moved down past every box of ``taken`` it overlaps (all inclusive pixels)."""
+    left, top, right, bottom = spot
+    moved = True
+    while moved:
+        moved = False
+        for t_left, t_top, t_right, t_bottom in taken:
+            if left <= t_right and right >= t_left and top <= t_bottom and bottom >= t_top:
+                top, bottom, moved = t_bottom + 1, bottom + t_bottom + 1 - top, True
+    return left, top, right, bottom
+
+
+def draw_region_labels(
+    image: Image.Image, regions: Sequence[Region], counts: Sequence[int], taken: Sequence[Box] = ()
+) -> None:
+    """Write each region's colour, name and count (``gate B: 12``) in a black box just above
+    the top-left corner of the region's bounding box (below it when there is no room above),
+    moved inside the image, and down past the boxes already drawn (``taken``, then the
+    earlier regions' labels) while it fits."""
+    placed = list(taken)
+    for index, (region, count) in enumerate(zip(regions, counts, strict=True)):
+        swatch = Swatch(0.6, _paint_square(REGION_COLORS[index % len(REGION_COLORS)]))
+        box = corner_box([swatch, f"{region.name}: {count}"], image.width, image.height)
+        left, top, _, _ = region.polygon(image.width, image.height).bounds
+        x = max(0, min(round(left), image.width - box.width))
+        y = round(top) - box.height if round(top) >= box.height else round(top)
+        y = max(0, min(y, image.height - box.height))
+        spot = _below_taken((x, y, x + box.width - 1, y + box.height - 1), placed)
+        if spot[3] < image.height:
+            x, y = spot[:2]
+        image.paste(box, (x, y))
+        placed.append((x, y, x + box.width - 1, y + box.height - 1))
+
+
 def render_overlay(
     image: Image.Image,
     result: CountResult,
@@ -233,23 +300,30 @@ def render_overlay(
     heatmap: bool = False,
     label: bool = True,
     stride: int = 8,
+    regions: Sequence[Region] = (),
 ) -> Image.Image:
     """A copy of the RGB ``image`` (full resolution) with a dot per point.
 
     ``radius`` in pixels (default: :func:`default_radius`). ``heatmap`` blends the per-cell
     probabilities underneath the dots (:func:`blend_heatmap`) and draws its legend bottom
-    right; ``label`` writes the count top left.
+    right; ``label`` writes the count top left; each of ``regions`` is outlined under the
+    dots and labelled with its name and count (points inside it) above them.
     """
     rgb = parse_color(color)
     out = blend_heatmap(image, result.cell_scores, stride) if heatmap else image.copy()
     r = default_radius(out.width, out.height) if radius is None else radius
+    draw_region_outlines(out, regions)
     draw = ImageDraw.Draw(out)
     for x, y in result.points:
         _dot(draw, x, y, r, rgb)
     if heatmap:
         draw_legend(out, HEAT_LEGEND)
-    if label:
-        draw_label(out, f"count: {result.count}")
+    taken = [draw_label(out, f"count: {result.count}")] if label else []
+    if regions:
+        counts = [
+            int(region.contains(result.points, out.width, out.height).sum()) for region in regions
+        ]
+        draw_region_labels(out, regions, counts, taken)
     return out
 
 

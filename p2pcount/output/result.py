@@ -64,5 +64,10 @@ class CountResult:
     def interval(self, z: float = 1.96) -> tuple[float, float]:
         """(low, high) = soft count ∓ ``z`` standard deviations (1.96: a 95 % interval under
         a normal approximation), the low end not below 0."""
-        spread = z * self.count_std
-        return max(self.soft_count - spread, 0.0), self.soft_count + spread
+        return count_interval(self.soft_count, self.count_std, z)
+
+
+def count_interval(soft_count: float, std: float, z: float = 1.96) -> tuple[float, float]:
+    """(low, high) = ``soft_count`` ∓ ``z`` × ``std`` (people), the low end not below 0."""
+    spread = z * std
+    return max(soft_count - spread, 0.0), soft_count + spread

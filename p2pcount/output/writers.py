@@ -6,6 +6,11 @@ document whose ``"images"`` list is filled in as results arrive. An input that f
 record too in json, jsonl and csv (``{"path": …, "error": "reason"}``; csv: the ``error``
 column), so a program reading the output sees every input; text output stays one
 ``COUNT<TAB>PATH`` line per counted image (failures are on stderr only). No torch here.
+
+Given regions (:class:`~p2pcount.output.regions.Region`), each image's counts in them are
+written too: json/jsonl a ``"regions"`` object keyed by name, csv a group of
+``region:NAME:FIELD`` columns per region after the usual ones, text ``<TAB>NAME=COUNT``
+fields after ``COUNT<TAB>PATH``.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from __future__ import annotations
 import csv
 import json
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from p2pcount.text import one_line
 
 if TYPE_CHECKING:
+    from p2pcount.output.regions import Region, RegionCount
     from p2pcount.output.result import CountResult
 
 FORMATS = ("text", "json", "jsonl", "csv")
@@ -25,11 +32,25 @@ CSV_FIELDS = (
     "path", "width", "height", "count", "soft_count", "count_std", "interval_low",
     "interval_high", "frame", "time", "error",
 )  # fmt: skip
+#: A region's csv columns are ``region:NAME:FIELD`` for these fields (``density``, people
+#: per m², only for a region with an area), in this order.
+REGION_CSV_FIELDS = ("count", "soft_count", "count_std", "interval_low", "interval_high")
 
 
-def result_record(result: CountResult, path: str, with_points: bool) -> dict[str, Any]:
+def region_columns(regions: Sequence[Region]) -> list[str]:
+    """The csv columns of ``regions``, a group per region in their order."""
+    return [
+        f"region:{region.name}:{field}"
+        for region in regions
+        for field in REGION_CSV_FIELDS + (("density",) if region.area_m2 is not None else ())
+    ]
+
+
+def result_record(
+    result: CountResult, path: str, with_points: bool, regions: Sequence[RegionCount] = ()
+) -> dict[str, Any]:
     """The JSON object of one image or video frame: path, size, counts, a frame's index and
-    time (seconds), and (optionally) points."""
+    time (seconds), (optionally) points, and the counts of ``regions`` if any."""
     record: dict[str, Any] = {
         "path": path,
         "width": result.width,
@@ -48,6 +69,8 @@ def result_record(result: CountResult, path: str, with_points: bool) -> dict[str
             [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
             for (x, y), s in zip(result.points, result.scores, strict=True)
         ]
+    if regions:
+        record["regions"] = {region.name: region.record() for region in regions}
     return record
 
 
@@ -66,6 +89,8 @@ class ResultWriter:
         soft: in ``text``, print the soft count with one decimal instead of the hard count.
         with_points: include points ``[x, y, score]`` in ``json``/``jsonl``.
         header: top-level fields of the ``json`` document (weights, threshold …).
+        regions: also write each result's counts in these regions (the results must carry
+            every candidate: see :func:`~p2pcount.output.regions.region_counts`).
 
     :meth:`write` and :meth:`write_error` may be called from several threads.
     """
@@ -78,15 +103,18 @@ class ResultWriter:
         soft: bool = False,
         with_points: bool = False,
         header: dict[str, Any] | None = None,
+        regions: Sequence[Region] = (),
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         self.stream, self.fmt, self.soft, self.with_points = stream, fmt, soft, with_points
+        self.regions = regions
+        self._fields = (*CSV_FIELDS, *region_columns(regions))
         self._written = 0
         self._lock = threading.Lock()
         if fmt == "csv":
             self._csv = csv.writer(stream, lineterminator="\n")
-            self._csv.writerow(CSV_FIELDS)
+            self._csv.writerow(self._fields)
         elif fmt == "json":
             head = json.dumps(header or {})[1:-1]
             stream.write("{" + (head + ", " if head else "") + '"images": [')
@@ -94,13 +122,27 @@ class ResultWriter:
 
     def write(self, result: CountResult, path: str) -> None:
         """One counted image."""
+        counts: list[RegionCount] = []
+        if self.regions:
+            from p2pcount.output.regions import region_counts
+
+            counts = region_counts(result, self.regions)
         if self.fmt == "text":
-            value = f"{result.soft_count:.1f}" if self.soft else str(result.count)
-            self._emit(f"{value}\t{one_line(media_fragment(path, result.time))}\n")
+            fields = [self._text_count(result), one_line(media_fragment(path, result.time))]
+            fields += [f"{one_line(c.name)}={self._text_count(c)}" for c in counts]
+            self._emit("\t".join(fields) + "\n")
         elif self.fmt == "csv":
-            self._emit_row(result_record(result, path, False))
+            row = result_record(result, path, False)
+            for region in counts:
+                row |= {f"region:{region.name}:{k}": v for k, v in region.record().items()}
+            self._emit_row(row)
         else:
-            self._emit_record(result_record(result, path, self.with_points))
+            self._emit_record(result_record(result, path, self.with_points, counts))
+
+    def _text_count(self, counted: CountResult | RegionCount) -> str:
+        """A count as text prints it: the hard count, or with ``soft`` the soft count with
+        one decimal."""
+        return f"{counted.soft_count:.1f}" if self.soft else str(counted.count)
 
     def write_error(self, path: str, reason: str) -> None:
         """An input that could not be counted (its stderr line is the caller's): a record
@@ -114,7 +156,7 @@ class ResultWriter:
 
     def _emit_row(self, record: dict[str, Any]) -> None:
         with self._lock:
-            self._csv.writerow([record.get(name, "") for name in CSV_FIELDS])
+            self._csv.writerow([record.get(name, "") for name in self._fields])
             self.stream.flush()
 
     def _emit_record(self, record: dict[str, Any]) -> None:
