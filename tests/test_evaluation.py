@@ -138,7 +138,9 @@ def test_nap_is_null_without_ground_truth(toy_dataset: Path, weights_dir: Path) 
     (toy_dataset / "a.txt").write_text("")  # nobody anywhere
     weights = save_weights(weights_dir / "const.safetensors", constant_model(logit=2.0))
     args = ["eval", str(toy_dataset), "-w", str(weights), "--format", "json"]
-    doc = json.loads(CliRunner().invoke(app, args).stdout)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "nAP δ=0.05" in result.stderr  # the summary: none
+    doc = json.loads(result.stdout)
     assert doc["nap"] == {"0.05": None, "0.25": None, "0.5": None}
     assert doc["mae"] == 64.0 and doc["precision"] == 0.0
 

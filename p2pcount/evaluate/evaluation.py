@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from p2pcount.data.corruptions import Corruption
 from p2pcount.data.datasets import Sample
 from p2pcount.errors import DatasetError, ImageError, WeightsError
+from p2pcount.evaluate.calibration import Calibration, interval_calibration
+from p2pcount.evaluate.curves import best_threshold
 from p2pcount.evaluate.metrics import (
     NAP_DELTAS,
     LocalizationCounts,
@@ -63,13 +66,14 @@ class ImageEvaluation:
 
     def row(self) -> dict[str, object]:
         """The per-image record of reports: path, gt, pred, error (pred − gt), soft_count,
-        and the localization's tp, fp, fn."""
+        count_std, and the localization's tp, fp, fn."""
         return {
             "path": self.path,
             "gt": self.gt,
             "pred": self.predicted,
             "error": self.error,
             "soft_count": round(self.soft_count, 3),
+            "count_std": round(self.count_std, 3),
             "tp": self.localization.tp,
             "fp": self.localization.fp,
             "fn": self.localization.fn,
@@ -89,8 +93,20 @@ class EvaluationReport:
     nap: dict[float, float] = field(default_factory=dict)
     sweep: list[tuple[float, float, float]] = field(default_factory=list)
 
+    @property
+    def calibration(self) -> Calibration:
+        """How often the truth lies in soft count ∓ 1.96 σ, and the factor on σ for 95 %."""
+        return interval_calibration(
+            [e.gt for e in self.images],
+            [e.soft_count for e in self.images],
+            [e.count_std for e in self.images],
+        )
+
     def summary(self) -> dict[str, object]:
-        """The machine-readable top level: mae, mse, precision, recall, f1, nap, settings."""
+        """The machine-readable top level: mae, mse, precision, recall, f1, nap, the count
+        uncertainty's calibration, settings, and the sweep with its best threshold (null
+        without a sweep)."""
+        best = best_threshold(self.sweep) if self.sweep else None
         return {
             "images": len(self.images),
             "threshold": self.threshold,
@@ -102,15 +118,26 @@ class EvaluationReport:
             "f1": self.localization.f1,
             # null without any ground-truth head to rank against
             "nap": {str(delta): self.nap.get(delta) for delta in NAP_DELTAS},
+            "calibration": self.calibration.summary(),
             "sweep": [{"threshold": t, "mae": m, "mse": s} for t, m, s in self.sweep],
+            "best_threshold": None
+            if best is None
+            else {"threshold": best[0], "mae": best[1], "mse": best[2]},
         }
 
 
 def evaluate_image(
-    counter: Counter, sample: Sample, threshold: float, radius: float
+    counter: Counter,
+    sample: Sample,
+    threshold: float,
+    radius: float,
+    corruption: Corruption | None = None,
 ) -> ImageEvaluation:
-    """Run the model on one annotated image (pixel grid as stored: no EXIF rotation)."""
+    """Run the model on one annotated image (pixel grid as stored: no EXIF rotation),
+    corrupted first if ``corruption`` is given (seeded by the image's file name)."""
     image = load_image(sample.image, max_pixels=None, exif=False)
+    if corruption is not None:
+        image = corruption.apply(np.asarray(image), sample.image.name)
     result = counter.count(image, threshold=min(threshold, NAP_MIN_SCORE))
     if not np.isfinite(result.soft_count):
         raise WeightsError(
@@ -140,8 +167,10 @@ def evaluate(
     sweep: Sequence[float] = (),
     on_image: Callable[[ImageEvaluation], None] | None = None,
     on_error: Callable[[ImageError], None] | None = None,
+    corruption: Corruption | None = None,
 ) -> EvaluationReport:
     """Evaluate ``counter`` on ``samples``; ``on_image`` sees each image as it is done.
+    With ``corruption``, each image is corrupted before it is counted (points unchanged).
 
     An unreadable image raises :class:`ImageError`, or, with ``on_error``, is reported
     there and left out of the metrics. Raises :class:`DatasetError` if no image is left.
@@ -149,7 +178,7 @@ def evaluate(
     images = []
     for sample in samples:
         try:
-            evaluation = evaluate_image(counter, sample, threshold, radius)
+            evaluation = evaluate_image(counter, sample, threshold, radius, corruption)
         except ImageError as exc:
             if on_error is None:
                 raise

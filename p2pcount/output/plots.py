@@ -1,8 +1,7 @@
 """The count over time of a video as a PNG plot (``viz``'s ``<stem>_p2p_counts.png``).
 
-No torch; matplotlib is imported by :func:`plot_counts`, not with this module, and used
-through its object API (a ``Figure`` on an Agg canvas): no GUI, and the backend pyplot
-uses in the user's process is left alone.
+No torch; matplotlib is imported by :func:`plot_counts`, not with this module (see
+:mod:`p2pcount.output.figure`).
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from p2pcount.io.atomic import atomic_path
-from p2pcount.output.overlay_files import SOFTWARE
+from p2pcount.output.figure import new_figure, save_png
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,20 +55,9 @@ def plot_counts(
     Raises:
         ValueError: the sequences' lengths differ, or ``size`` is not positive.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if len(counts) != len(times) or (soft_counts is not None and len(soft_counts) != len(times)):
         raise ValueError("times, counts and soft_counts must have one value per frame")
-    width, height = size
-    if width <= 0 or height <= 0:
-        raise ValueError(f"plot size must be positive, not {width}×{height}")
-
-    # Dots per inch scale the text: 100 at the default size, the figure sized in inches so
-    # that it is exactly width × height pixels.
-    dpi = 100 * min(2.0, max(0.75, min(width / 1200, height / 500)))
-    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(size, reference=(1200, 500))
     axes = figure.add_subplot()
     axes.set_title(title, parse_math=False)
     axes.set_ylabel("people")
@@ -123,8 +110,7 @@ def plot_counts(
     else:  # one frame: a second either side of it; none: 0 to 1
         axes.set_xlim(*((times[0] - 1, times[0] + 1) if len(times) else (0, 1)))
         axes.set_xlabel("time (s)")
-    with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi, metadata={"Software": SOFTWARE})
+    save_png(figure, target)
 
 
 def _time_axis(axes: Axes, first: float, last: float) -> None:
