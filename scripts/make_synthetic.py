@@ -1,6 +1,7 @@
 """Write a synthetic crowd-counting dataset: JPEG images, point annotations and a list file.
 
-Usage: python scripts/make_synthetic.py OUT_DIR --count 100 --seed 0
+Usage: python scripts/make_synthetic.py OUT_DIR --count 100 --seed 0 [--style varied
+[--hold-out blob,fractal]]
 
 Works from a repository checkout without installation as well as with p2pcount installed.
 """
@@ -9,18 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 
-def _load_write_dataset() -> Callable[..., Path]:
-    """Import :func:`p2pcount.data.synthetic.write_dataset`, from this checkout if not installed."""
+def _load_synthetic() -> ModuleType:
+    """Import :mod:`p2pcount.data.synthetic`, from this checkout if not installed."""
     try:
-        from p2pcount.data.synthetic import write_dataset
+        import p2pcount.data.synthetic as synthetic
     except ModuleNotFoundError:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from p2pcount.data.synthetic import write_dataset
-    return write_dataset
+        import p2pcount.data.synthetic as synthetic
+    return synthetic
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -34,15 +36,33 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--empty-fraction", type=float, default=0.05, help="share of person-free images"
     )
+    parser.add_argument(
+        "--style",
+        choices=("classic", "varied"),
+        default="classic",
+        help="classic: the first generator's scenes, unchanged; varied: head styles and "
+        "background families mixed per image",
+    )
+    parser.add_argument(
+        "--hold-out",
+        default="",
+        metavar="NAME,...",
+        help="head styles or background families switched off (varied only): "
+        "classic, shaded, blob, helmet; textured, noise, gradient, fractal, clutter",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the dataset and print the path of its list file."""
     args = _parse_args(argv)
-    write_dataset = _load_write_dataset()
+    synthetic = _load_synthetic()
     try:
-        list_path = write_dataset(
+        hold_out = [name for name in args.hold_out.split(",") if name]
+        if hold_out and args.style != "varied":
+            raise ValueError("--hold-out needs --style varied")
+        style = synthetic.varied(hold_out) if args.style == "varied" else synthetic.CLASSIC
+        list_path = synthetic.write_dataset(
             args.out_dir,
             args.count,
             args.seed,
@@ -50,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_size=args.max_size,
             max_people=args.max_people,
             empty_fraction=args.empty_fraction,
+            style=style,
         )
     except ValueError as exc:
         print(f"make_synthetic: error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -9,15 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from p2pcount.data.synthetic import (
+    CLASSIC,
+    HEAD_STYLES,
+    VARIED_EMPTY_KINDS,
     generate_background,
     generate_empty,
     generate_item,
     generate_scene,
+    varied,
     write_dataset,
 )
+from p2pcount.data.synthetic.crowd import sample_crowd
+from p2pcount.data.synthetic.heads import restyle
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"min_size": 48, "max_size": 128, "max_people": 30}
@@ -209,3 +216,119 @@ def test_generator_loads_no_torch_and_no_other_p2pcount_module() -> None:
     assert not any(name.startswith("torch") for name in loaded)
     own = ("p2pcount", "p2pcount.data", "p2pcount.data.synthetic")
     assert all(name in own or name.startswith("p2pcount.data.synthetic.") for name in loaded)
+
+
+# The classic style's output before the varied style was added (sha256 of the pixels and
+# points of items 0-9 of seed 7, 64-160 px, up to 40 people, 20 % empty; and of a background).
+CLASSIC_ITEMS_SHA256 = "6dd2d9008645bedc28094862b2409148f098980e318da94688056ce72aaf5ba8"
+CLASSIC_BACKGROUND_SHA256 = "db7128b780adc565ff45bba520a654227b0593b0866423bcfa7537f278b01703"
+VARIED_SMALL = {"min_size": 64, "max_size": 160, "max_people": 40}
+
+
+def _items_sha256(**kwargs) -> str:
+    digest = hashlib.sha256()
+    for index in range(10):
+        image, points = generate_item(7, index, empty_fraction=0.2, **VARIED_SMALL, **kwargs)
+        digest.update(np.asarray(image).tobytes())
+        digest.update(points.tobytes())
+    return digest.hexdigest()
+
+
+def test_classic_style_is_unchanged() -> None:
+    assert _items_sha256() == CLASSIC_ITEMS_SHA256
+    assert _items_sha256(style=CLASSIC) == CLASSIC_ITEMS_SHA256
+    background = generate_background(np.random.default_rng(5), 96, 80)
+    assert hashlib.sha256(np.asarray(background).tobytes()).hexdigest() == (
+        CLASSIC_BACKGROUND_SHA256
+    )
+
+
+def test_varied_style_is_reproducible_and_differs_from_classic() -> None:
+    assert _items_sha256(style=varied()) == _items_sha256(style=varied())
+    assert _items_sha256(style=varied()) != CLASSIC_ITEMS_SHA256
+    assert _items_sha256(style=varied(["blob"])) != _items_sha256(style=varied())
+
+
+def test_varied_points_are_inside_and_few_heads_are_hidden() -> None:
+    for index in range(12):
+        image, points = generate_item(4, index, empty_fraction=0.0, **SMALL, style=varied())
+        width, height = image.size
+        assert image.mode == "RGB" and points.dtype == np.float32
+        assert np.all(points >= 0) and np.all(points[:, 0] < width)
+        assert np.all(points[:, 1] < height)
+
+
+@pytest.mark.parametrize("head", HEAD_STYLES)
+def test_annotations_land_on_drawn_heads(head: str) -> None:
+    rng = np.random.default_rng(0)
+    crowd = sample_crowd(rng, 120, 90, 6)
+    crowd, painter = restyle(rng, crowd, (head,))
+    image = Image.new("RGB", (120, 90), (0, 0, 255))
+    label_image = Image.new("I", (120, 90), 0)
+    draw, label = ImageDraw.Draw(image), ImageDraw.Draw(label_image)
+    for i in range(len(crowd.radius)):
+        painter(draw, label, crowd, i)
+        x, y = (int(v) for v in crowd.xy[i])
+        assert np.asarray(label_image)[y, x] == i + 1  # the head's own silhouette
+        assert image.getpixel((x, y)) != (0, 0, 255)  # painted
+
+
+def test_held_out_families_are_never_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    from p2pcount.data.synthetic import varied_scene as varied_module
+
+    families, heads = set(), set()
+    draw_background, draw_restyle = varied_module.varied_background, varied_module.restyle
+
+    def background(rng, width, height, scale, family):
+        families.add(family)
+        return draw_background(rng, width, height, scale, family)
+
+    def restyled(rng, crowd, names):
+        crowd, painter = draw_restyle(rng, crowd, names)
+        heads.update(painter.heads[s] for s in painter.styles)
+        return crowd, painter
+
+    monkeypatch.setattr(varied_module, "varied_background", background)
+    monkeypatch.setattr(varied_module, "restyle", restyled)
+    style = varied(["blob", "fractal", "noise"])
+    for index in range(30):
+        generate_item(2, index, min_size=48, max_size=64, max_people=20, style=style)
+    assert families == {"textured", "gradient", "clutter"}
+    assert heads == {"classic", "shaded", "helmet"}
+
+
+def test_hold_out_rejects_unknown_names_and_everything() -> None:
+    with pytest.raises(ValueError, match="unknown family hats"):
+        varied(["hats"])
+    with pytest.raises(ValueError, match="no head style"):
+        varied(HEAD_STYLES)
+    assert varied(["clutter"]).backgrounds == ("textured", "noise", "gradient", "fractal")
+
+
+def test_varied_person_free_scenes_take_every_kind() -> None:
+    assert tuple(VARIED_EMPTY_KINDS) == ("blank", "textured", "noisy", "cluttered")
+    for index in range(4):
+        image, points = generate_item(3, index, empty_fraction=1.0, **SMALL, style=varied())
+        assert len(points) == 0
+        if index == 0:  # blank first: a flat colour with a slight gradient
+            assert np.ptp(np.asarray(image, np.float32), axis=(0, 1)).max() <= 0.16 * 255 + 1
+    # Without the noise family there are no noisy scenes: blank, textured, cluttered.
+    no_noise = varied(["noise"])
+    kinds = [generate_item(3, i, empty_fraction=1.0, **SMALL, style=no_noise) for i in range(3)]
+    assert all(len(points) == 0 for _, points in kinds)
+
+
+def test_cli_varied_with_hold_out(tmp_path: Path) -> None:
+    script = str(REPO_ROOT / "scripts" / "make_synthetic.py")
+    args = [sys.executable, script, str(tmp_path / "v"), "--count", "2", "--max-size", "96"]
+    args += ["--min-size", "48", "--style", "varied", "--hold-out", "blob,noise"]
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert len(_read_list(Path(result.stdout.strip()))) == 2
+    bad = subprocess.run(
+        [sys.executable, script, str(tmp_path / "b"), "--hold-out", "blob"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "--hold-out needs --style varied" in bad.stderr

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 
 from p2pcount.errors import ConfigError
 
+#: The training augmentation recipes (``train --augment``): the original release's random
+#: scale, crops and flips; ``robust``, which adds photometric corruptions, sensor noise, blur,
+#: JPEG, rotation and perspective (:mod:`p2pcount.train.robust`); ``none``, crops alone.
+AUGMENTS = ("release", "robust", "none")
+
 
 @dataclass
 class TrainConfig:
@@ -15,6 +20,9 @@ class TrainConfig:
     Sizes are in pixels (``crop_size``, a multiple of 16; ``radius``, the localization match
     distance), ``scale_*`` are image scale factors, ``lr_drop`` and ``val_every`` count epochs,
     ``cost_*`` weigh the matcher and ``*_weight`` the loss (see :mod:`p2pcount.train.loss`).
+    ``augment`` names the recipe (one of :data:`AUGMENTS`); None stands for the resumed run's
+    own, or ``release`` for a new run (resolved by :func:`p2pcount.train.setup.resolve_augment`).
+    ``scale_*`` apply to ``release`` alone (``robust`` has its own range, ``none`` none).
     """
 
     epochs: int = 100
@@ -40,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"
     device: str = "auto"
+    augment: str | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -56,6 +65,8 @@ class TrainConfig:
             raise ConfigError(f"crop_size must be a multiple of 16, not {self.crop_size}")
         if not 0 < self.scale_min <= self.scale_max:
             raise ConfigError("need 0 < scale_min <= scale_max")
+        if self.augment is not None and self.augment not in AUGMENTS:
+            raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
         if not 0 < self.lr_gamma <= 1:
             raise ConfigError(f"lr_gamma must be in (0, 1], not {self.lr_gamma}")
 

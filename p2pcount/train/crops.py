@@ -11,20 +11,21 @@ from torch.utils.data import Dataset
 from p2pcount.data.datasets import Sample
 from p2pcount.errors import ImageError
 from p2pcount.io.images import load_image
-from p2pcount.train.augment import AugmentConfig, random_crops
+from p2pcount.train.recipes import CropRecipe
 
 
 class CrowdCrops(Dataset):
-    """Item i: ``crops`` random crops of sample i, augmented as the original release.
+    """Item i: the crops of sample i, augmented by ``recipe`` (see
+    :func:`~p2pcount.train.recipes.crop_recipe`).
 
     Returns (images (C, 3, S, S) float32 in [0, 1], list of C (M_j, 2) float32 point
     tensors in crop pixels). Randomness comes from (seed, epoch, i), so a resumed run
     sees the same crops; call :meth:`set_epoch` at the start of each epoch.
     """
 
-    def __init__(self, samples: Sequence[Sample], config: AugmentConfig, seed: int = 0) -> None:
+    def __init__(self, samples: Sequence[Sample], recipe: CropRecipe, seed: int = 0) -> None:
         self.samples = list(samples)
-        self.config = config
+        self.recipe = recipe
         self.seed = seed
         self.epoch = 0
 
@@ -44,7 +45,7 @@ class CrowdCrops(Dataset):
             image = load_image(sample.image, max_pixels=None, exif=False)
         except ImageError as exc:
             return exc
-        crops = random_crops(image, sample.points, rng, self.config)
+        crops = self.recipe(image, sample.points, rng)
         images = torch.from_numpy(np.stack([c for c, _ in crops])).permute(0, 3, 1, 2)
         points = [torch.from_numpy(p.astype(np.float32)) for _, p in crops]
         return images.float().div_(255.0), points

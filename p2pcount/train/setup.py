@@ -10,9 +10,11 @@ order is part of what makes a run repeatable with the same seed.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -32,6 +34,7 @@ from p2pcount.train.config import TrainConfig
 from p2pcount.train.crops import CrowdCrops, collate_crops
 from p2pcount.train.loss import P2PLoss
 from p2pcount.train.matcher import HungarianMatcher
+from p2pcount.train.recipes import crop_recipe
 from p2pcount.weights.checkpoint import load_checked, load_torch_file, read_weights, state_dict_in
 
 STATE_FILE = "state.pt"
@@ -79,6 +82,19 @@ def read_state(state_path: Path, epochs: int) -> dict:
             f"{state_path}: already trained {plural(epoch, 'epoch')}; ask for more with --epochs"
         )
     return saved
+
+
+def resolve_augment(config: TrainConfig, saved: dict | None) -> TrainConfig:
+    """``config`` with its augmentation recipe named: the one asked, else the resumed run's
+    (from its state's ``train_config``; ``release`` for states written before the option
+    existed), else ``release``."""
+    if config.augment is not None:
+        return config
+    augment = "release"
+    # A state whose config is not p2pcount's JSON resumes with the default.
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        augment = json.loads(saved["train_config"]).get("augment") or augment
+    return replace(config, augment=augment)
 
 
 def check_fresh(output_dir: Path) -> None:
@@ -231,8 +247,9 @@ def make_loader(
     of (images (B·C, 3, S, S) float32 in [0, 1], B·C point tensors (M, 2) in crop pixels),
     with B ``config.batch_size``, C ``config.crops_per_image`` and S ``config.crop_size``.
 
-    Crops are padded with the model's mean colour. Call ``set_epoch`` on the crops and the
-    sampler at the start of each epoch.
+    Crops are augmented by the recipe ``config.augment`` (resolved, see
+    :func:`resolve_augment`) and padded with the model's mean colour. Call ``set_epoch`` on
+    the crops and the sampler at the start of each epoch.
     """
     augment = AugmentConfig(
         config.scale_min,
@@ -241,7 +258,8 @@ def make_loader(
         config.crops_per_image,
         fill=tuple(round(255 * m) for m in model_config.mean),
     )
-    dataset = CrowdCrops(samples, augment, seed=config.seed)
+    recipe = crop_recipe(config.augment or "release", augment)
+    dataset = CrowdCrops(samples, recipe, seed=config.seed)
     sampler = DistributedSampler(
         dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=config.seed
     )

@@ -60,6 +60,7 @@ from p2pcount.train.setup import (
     make_output_dir,
     read_state,
     readable,
+    resolve_augment,
     restore,
     starting_model,
 )
@@ -109,6 +110,7 @@ class Trainer:
 
         self.state_path = self.output_dir / STATE_FILE
         saved = read_state(self.state_path, config.epochs) if resume else None
+        self.config = config = resolve_augment(config, saved)
         if saved is None:
             check_fresh(self.output_dir)
         start = starting_model(model_config, saved, self.state_path, init_weights, backbone_weights)

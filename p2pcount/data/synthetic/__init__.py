@@ -17,19 +17,34 @@ Modules, each used only by those after it:
 - :mod:`.crowd`: where people stand (perspective, clusters) and their looks.
 - :mod:`.people`: drawing people back to front among occluders; which heads stay visible.
 - :mod:`.scene`: whole scenes: crowd, background alone, person-free.
-- :mod:`.dataset`: image ``i`` of a seed, and a dataset folder written to disk.
+- :mod:`.styles`: the ``classic`` and ``varied`` styles, and holding families out.
+- :mod:`.heads`: the people of varied scenes: head styles, palettes, bodies.
+- :mod:`.surfaces`: the backgrounds and camera effects of varied scenes.
+- :mod:`.varied_scene`: whole varied scenes, with and without people.
+- :mod:`.dataset`: image ``i`` of a seed and style, and a dataset folder written to disk.
 """
 
 from __future__ import annotations
 
 from .dataset import generate_item, write_dataset
 from .scene import EMPTY_KINDS, generate_background, generate_empty, generate_scene
+from .styles import BACKGROUND_FAMILIES, CLASSIC, HEAD_STYLES, STYLES, Style, varied
+from .varied_scene import VARIED_EMPTY_KINDS, generate_varied_empty, generate_varied_scene
 
 __all__ = [
+    "BACKGROUND_FAMILIES",
+    "CLASSIC",
     "EMPTY_KINDS",
+    "HEAD_STYLES",
+    "STYLES",
+    "VARIED_EMPTY_KINDS",
+    "Style",
     "generate_background",
     "generate_empty",
     "generate_item",
     "generate_scene",
+    "generate_varied_empty",
+    "generate_varied_scene",
+    "varied",
     "write_dataset",
 ]

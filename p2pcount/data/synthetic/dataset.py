@@ -10,6 +10,8 @@ import numpy as np
 from PIL import Image
 
 from .scene import EMPTY_KINDS, generate_empty, generate_scene
+from .styles import CLASSIC, Style
+from .varied_scene import empty_kinds, generate_varied_empty, generate_varied_scene
 
 __all__ = ["JPEG_QUALITY", "generate_item", "write_dataset"]
 
@@ -23,25 +25,37 @@ def generate_item(
     max_size: int = 1024,
     max_people: int = 600,
     empty_fraction: float = 0.05,
+    style: Style = CLASSIC,
 ) -> tuple[Image.Image, np.ndarray]:
     """Draw image ``index`` of the dataset ``seed``, independently of the other images.
 
     Sizes are uniform in ``[min_size, max_size]`` px (width and height independently). Images
-    whose index falls on the ``empty_fraction`` stride are empty, alternately blank and
-    textured; the others hold 1..max_people people, log-uniform with a uniform share so
-    that both sparse and dense scenes are common.
+    whose index falls on the ``empty_fraction`` stride are empty, in turn of each kind
+    (classic: blank, textured; varied: those of :func:`~.varied_scene.empty_kinds`); the others
+    hold 1..max_people people, log-uniform with a uniform share so that both sparse and
+    dense scenes are common. The ``varied`` style draws from its own generator, so its
+    image ``index`` is unrelated to the classic one.
 
     Returns:
         The RGB image and its (K, 2) float32 head centres in px (K = 0 for empty scenes).
     """
     _check_dataset_args(min_size, max_size, max_people, empty_fraction)
-    rng = np.random.default_rng([seed, index])
+    classic = style.name == "classic"
+    rng = np.random.default_rng([seed, index] if classic else [seed, index, 1])
     width, height = (int(v) for v in rng.integers(min_size, max_size + 1, size=2))
     empty_rank = math.floor(index * empty_fraction)
     if math.floor((index + 1) * empty_fraction) > empty_rank or max_people == 0:
-        kind = EMPTY_KINDS[empty_rank % len(EMPTY_KINDS)]
-        return generate_empty(rng, width, height, kind), np.zeros((0, 2), np.float32)
-    return generate_scene(rng, width, height, _sample_count(rng, max_people))
+        nobody = np.zeros((0, 2), np.float32)
+        if classic:
+            kind = EMPTY_KINDS[empty_rank % len(EMPTY_KINDS)]
+            return generate_empty(rng, width, height, kind), nobody
+        kinds = empty_kinds(style)
+        kind = kinds[empty_rank % len(kinds)]
+        return generate_varied_empty(rng, width, height, kind, style), nobody
+    count = _sample_count(rng, max_people)
+    if classic:
+        return generate_scene(rng, width, height, count)
+    return generate_varied_scene(rng, width, height, count, style)
 
 
 def write_dataset(
@@ -52,13 +66,14 @@ def write_dataset(
     max_size: int = 1024,
     max_people: int = 600,
     empty_fraction: float = 0.05,
+    style: Style = CLASSIC,
 ) -> Path:
     """Write ``count`` synthetic scenes with their point annotations.
 
     Layout under ``out_dir``: ``images/00000.jpg`` (JPEG quality 92),
     ``annotations/00000.txt`` (one ``x y`` line per head, px, 2 decimals; empty when there
     is nobody) and ``list.txt`` (lines ``images/00000.jpg annotations/00000.txt``, relative
-    to the list file). Image ``i`` is :func:`generate_item` ``(seed, i, ...)``, so the same
+    to the list file). Image ``i`` is :func:`generate_item` ``(seed, i, ..., style)``, so the same
     arguments give byte-identical files.
 
     Returns:
@@ -72,7 +87,9 @@ def write_dataset(
     (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
     lines = []
     for index in range(count):
-        image, points = generate_item(seed, index, min_size, max_size, max_people, empty_fraction)
+        image, points = generate_item(
+            seed, index, min_size, max_size, max_people, empty_fraction, style
+        )
         image_rel, ann_rel = f"images/{index:05d}.jpg", f"annotations/{index:05d}.txt"
         image.save(out_dir / image_rel, format="JPEG", quality=JPEG_QUALITY)
         (out_dir / ann_rel).write_text("".join(f"{x:.2f} {y:.2f}\n" for x, y in points))

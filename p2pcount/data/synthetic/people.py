@@ -6,6 +6,8 @@ Coordinates are continuous pixel coordinates (x right, y down, origin at the top
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -13,7 +15,10 @@ from .clutter import Occluder, box, draw_occluder
 from .crowd import BACK, FRONT, TOP, Crowd
 from .palette import Colour
 
-__all__ = ["draw_crowd"]
+__all__ = ["Painter", "draw_crowd", "draw_person"]
+
+#: Draws person i of a crowd on the image and its head's silhouette (i + 1) on the label map.
+Painter = Callable[[ImageDraw.ImageDraw, ImageDraw.ImageDraw, Crowd, int], None]
 
 
 def _draw_body(draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int) -> None:
@@ -94,15 +99,25 @@ def _draw_hat(
     label.ellipse(brim, label_id)
 
 
+def draw_person(
+    draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
+) -> None:
+    """The classic look of person i: body, then hair, face and hat (a :data:`Painter`)."""
+    _draw_body(draw, label, crowd, i)
+    _draw_head(draw, label, crowd, i)
+
+
 def draw_crowd(
     draw: ImageDraw.ImageDraw,
     crowd: Crowd,
     occluders: list[Occluder],
     width: int,
     height: int,
+    paint: Painter = draw_person,
 ) -> np.ndarray:
-    """Draw people and occluders back to front on the (width, height) px image; return
-    the (N,) bool mask of the people whose head has at least one visible pixel."""
+    """Draw people (each by ``paint``) and occluders back to front on the (width, height) px
+    image; return the (N,) bool mask of the people whose head has at least one visible
+    pixel."""
     label_image = Image.new("I", (width, height), 0)
     label = ImageDraw.Draw(label_image)
     pending = iter(occluders)
@@ -111,8 +126,7 @@ def draw_crowd(
         while next_occluder is not None and next_occluder.y < crowd.xy[i, 1]:
             draw_occluder(draw, label, next_occluder)
             next_occluder = next(pending, None)
-        _draw_body(draw, label, crowd, i)
-        _draw_head(draw, label, crowd, i)
+        paint(draw, label, crowd, i)
     while next_occluder is not None:
         draw_occluder(draw, label, next_occluder)
         next_occluder = next(pending, None)

@@ -16,7 +16,7 @@ from .crowd import MAX_HEAD_RADIUS, MIN_HEAD_RADIUS, sample_crowd
 from .palette import to_uint8
 from .people import draw_crowd
 
-__all__ = ["EMPTY_KINDS", "generate_background", "generate_empty", "generate_scene"]
+__all__ = ["EMPTY_KINDS", "generate_background", "generate_empty", "generate_scene", "random_scale"]
 
 #: The kinds of person-free scene :func:`generate_empty` draws.
 EMPTY_KINDS = ("blank", "textured")
@@ -42,7 +42,7 @@ def generate_scene(
     if num_people < 0:
         raise ValueError(f"num_people must be >= 0, got {num_people}")
     crowd = sample_crowd(rng, width, height, num_people)
-    scale = float(np.median(crowd.radius)) if num_people else _random_scale(rng, width, height)
+    scale = float(np.median(crowd.radius)) if num_people else random_scale(rng, width, height)
     image = Image.fromarray(to_uint8(textured_background(rng, width, height, scale)))
     draw = ImageDraw.Draw(image)
     draw_clutter(rng, draw, width, height, scale)
@@ -64,7 +64,7 @@ def generate_background(rng: np.random.Generator, width: int, height: int) -> Im
         An RGB image of size (width, height).
     """
     _check_size(width, height)
-    scale = _random_scale(rng, width, height)
+    scale = random_scale(rng, width, height)
     background = textured_background(rng, width, height, scale)
     return apply_lighting(rng, Image.fromarray(to_uint8(background)))
 
@@ -95,7 +95,7 @@ def _check_size(width: int, height: int) -> None:
         raise ValueError(f"image size must be positive, got {width}x{height}")
 
 
-def _random_scale(rng: np.random.Generator, width: int, height: int) -> float:
+def random_scale(rng: np.random.Generator, width: int, height: int) -> float:
     """A plausible head radius in px for a scene without people, to scale its clutter."""
     return float(
         rng.uniform(MIN_HEAD_RADIUS, min(MAX_HEAD_RADIUS, max(4.0, min(width, height) / 6)))

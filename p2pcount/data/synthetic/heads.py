@@ -1,0 +1,168 @@
+"""How the people of ``varied`` scenes look: per person a head style (of
+:data:`~.styles.HEAD_STYLES`), colours from wider palettes (dyed hair, tinted skin), and
+per scene a body shape; drawn by :class:`VariedPainter`.
+
+Coordinates are continuous pixel coordinates (x right, y down, origin at the top-left); a
+head is centred on its annotated point whatever its style.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import ImageDraw
+
+from .clutter import box
+from .crowd import FRONT, TOP, Crowd
+from .palette import SKIN_TONES, Colour, as_tuples, hsv_colour, jitter
+from .people import draw_person
+
+__all__ = ["BODIES", "VariedPainter", "restyle"]
+
+#: Body shapes of a varied scene: the classic torso, a trapezoid of shoulders, none (heads
+#: over a dense crowd).
+BODIES = ("classic", "trapezoid", "none")
+#: Vertices of a blob head's outline.
+_BLOB_VERTICES = 9
+
+
+@dataclass(frozen=True)
+class VariedPainter:
+    """Draws person i in the head style ``heads[styles[i]]`` (a :data:`~.people.Painter`).
+
+    Attributes:
+        heads: the style names the indices refer to.
+        styles: (N,) int64 index into ``heads`` per person.
+        body: one of :data:`BODIES`, for the whole scene.
+        light: (2,) float64 unit vector towards the light, for shading.
+        outline: (N, _BLOB_VERTICES) float64 radius factors of blob heads.
+        accent: N RGB colours (helmets, visors).
+    """
+
+    heads: tuple[str, ...]
+    styles: np.ndarray
+    body: str
+    light: np.ndarray
+    outline: np.ndarray
+    accent: list[Colour]
+
+    def __call__(
+        self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
+    ) -> None:
+        style = self.heads[self.styles[i]]
+        if style == "classic":
+            draw_person(draw, label, crowd, i)
+            return
+        self._body(draw, label, crowd, i)
+        (x, y), r = crowd.xy[i], crowd.radius[i]
+        rx = r * crowd.aspect[i]
+        if style == "blob":
+            outline = _blob(x, y, rx, r, self.outline[i])
+            draw.polygon(outline, crowd.hair[i])
+            label.polygon(outline, i + 1)
+        elif style == "helmet":
+            draw.ellipse(box(x, y, rx, r), self.accent[i], outline=_shade(self.accent[i], 0.6))
+            label.ellipse(box(x, y, rx, r), i + 1)
+        else:
+            _shaded_ellipse(draw, x, y, rx, r, crowd.hair[i], self.light)
+            label.ellipse(box(x, y, rx, r), i + 1)
+        if crowd.pose[i] == FRONT:
+            self._face(draw, crowd, i, style)
+
+    def _body(
+        self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
+    ) -> None:
+        (x, y), r = crowd.xy[i], crowd.radius[i]
+        half_w = 2.1 * r * crowd.build[i]
+        if self.body == "none":
+            return
+        if self.body == "trapezoid" and crowd.pose[i] != TOP:
+            shoulders = [(x - 0.6 * r, y + 0.8 * r), (x + 0.6 * r, y + 0.8 * r)]
+            shoulders += [(x + half_w, y + 2.2 * r), (x + half_w, y + 6 * r)]
+            shoulders += [(x - half_w, y + 6 * r), (x - half_w, y + 2.2 * r)]
+            draw.polygon(shoulders, crowd.cloth[i])
+            label.polygon(shoulders, 0)
+            return
+        torso = (x - half_w, y + 0.6 * r, x + half_w, y + 6 * r)
+        if crowd.pose[i] == TOP:
+            torso = (x - half_w, y - 0.3 * r, x + half_w, y + 1.2 * r)
+        draw.ellipse(torso, crowd.cloth[i])
+        label.ellipse(torso, 0)
+
+    def _face(self, draw: ImageDraw.ImageDraw, crowd: Crowd, i: int, style: str) -> None:
+        (x, y), r = crowd.xy[i], crowd.radius[i]
+        rx, skin = r * crowd.aspect[i], crowd.skin[i]
+        if style == "helmet":  # a visor band
+            draw.rectangle((x - 0.7 * rx, y - 0.1 * r, x + 0.7 * rx, y + 0.45 * r), skin)
+            return
+        top = y - r + 2 * r * crowd.hair_cover[i]
+        if style == "shaded":
+            _shaded_ellipse(
+                draw, x, (top + y + r) / 2, 0.85 * rx, (y + r - top) / 2, skin, self.light
+            )
+        else:
+            draw.ellipse((x - 0.8 * rx, top, x + 0.8 * rx, y + 0.9 * r), skin)
+
+
+def restyle(
+    rng: np.random.Generator, crowd: Crowd, heads: tuple[str, ...]
+) -> tuple[Crowd, VariedPainter]:
+    """Wider palettes for ``crowd`` (hair of any hue 1 time in 4, skin tones tinted and
+    stretched) and a painter mixing the ``heads`` styles (1 to all of them per scene)."""
+    n = len(crowd.radius)
+    hair = np.array(crowd.hair, np.float64).reshape(n, 3)
+    dyed = rng.random(n) < 0.25
+    dyes = [hsv_colour(rng, (0.3, 1.0), (0.1, 0.9)) for _ in range(int(dyed.sum()))]
+    hair[dyed] = np.array(dyes, np.float64).reshape(-1, 3)
+    base = SKIN_TONES[rng.integers(len(SKIN_TONES), size=n)] * rng.uniform(0.6, 1.15, (n, 1))
+    skin = jitter(rng, base * rng.uniform(0.85, 1.15, 3), 14)
+    used = rng.choice(len(heads), size=int(rng.integers(1, len(heads) + 1)), replace=False)
+    painter = VariedPainter(
+        heads=heads,
+        styles=used[rng.integers(len(used), size=n)],
+        body=str(rng.choice(BODIES)),
+        light=_unit(rng.uniform(0, 2 * math.pi)),
+        outline=rng.uniform(0.8, 1.2, (n, _BLOB_VERTICES)),
+        accent=as_tuples(rng.uniform(0, 255, (n, 3))),
+    )
+    restyled = replace(crowd, hair=as_tuples(np.clip(hair, 0, 255)), skin=as_tuples(skin))
+    return restyled, painter
+
+
+def _unit(angle: float) -> np.ndarray:
+    return np.array([math.cos(angle), math.sin(angle)])
+
+
+def _shade(colour: Colour, factor: float) -> Colour:
+    return tuple(int(min(255, c * factor)) for c in colour)
+
+
+def _blob(
+    x: float, y: float, rx: float, ry: float, factors: np.ndarray
+) -> list[tuple[float, float]]:
+    """An irregular outline around (x, y): the ellipse of half-axes rx, ry px with each
+    vertex's radius scaled by ``factors``."""
+    angles = np.linspace(0, 2 * math.pi, len(factors), endpoint=False)
+    return list(
+        zip(x + rx * factors * np.cos(angles), y + ry * factors * np.sin(angles), strict=True)
+    )
+
+
+def _shaded_ellipse(
+    draw: ImageDraw.ImageDraw,
+    x: float,
+    y: float,
+    rx: float,
+    ry: float,
+    colour: Colour,
+    light: np.ndarray,
+) -> None:
+    """An ellipse lit from ``light``: 4 nested ellipses, darker outside, brighter and shifted
+    towards the light inside."""
+    for step in range(4):
+        k = 1 - step / 5
+        shift = (1 - k) * 0.6
+        cx, cy = x + shift * rx * light[0], y + shift * ry * light[1]
+        draw.ellipse(box(cx, cy, k * rx, k * ry), _shade(colour, 0.65 + 0.22 * step))
