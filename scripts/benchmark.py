@@ -7,11 +7,18 @@ Sections:
             inference network against a plain reference forward of the same architecture
             (NCHW fp32, torch.no_grad, batch norm unfolded: what a user following the spec
             would write), at 1024x768 and 1920x1080, batch 1 and 4, fp32 and bf16;
-  startup   `p2pcount --help`, `p2pcount count` of one 640x480 image, `python -c "import torch"`;
+  startup   `p2pcount --help`, `p2pcount count` of one 640x480 image (ncnn cached, torch),
+            `python -c "import torch"`;
   folder    end-to-end `p2pcount count` of 50 generated 1024x768 JPEGs against pure forward;
+  folder_backends  `p2pcount count` of 16 1024x768 JPEGs with ncnn and torch against the
+            original release's pipeline, end to end;
   memory    peak RSS of `p2pcount count` on 1920x1080, 3840x2160 and 8000x6000 images;
   tiling    a 2048x1536 crowd counted whole and in tiles (counts, points within 1 px);
   accuracy  bf16 against fp32 counts on the bundled model's synthetic test images;
+  backend   ncnn (fp32, bf16/fp16 storage) against torch (fp32, bf16 on bf16 CPUs) at
+            1024x768 and 1920x1080, 2 threads (ncnn's model built into a fresh cache);
+  backend_memory  peak RSS and time of `p2pcount count` with each backend: 1920x1080 and
+            2048x2048 whole, 8000x6000 tiled (ncnn with 512- to 1024-px tiles);
   video     with the bundled model: `p2pcount count` of a generated 60 s 1280x720 video at
             --fps 1 against the pure forward of its 60 frames (with and without start-up),
             and peak RSS on 30 s and 240 s 640x360 videos at --fps 2.
@@ -107,6 +114,51 @@ class ReferenceP2PNet(nn.Module):
         return self.eval()
 
 
+class ReleaseP2PNet(ReferenceP2PNet):
+    """The original release's forward: the reference's, plus the FPN outputs the release
+    computes and never uses (P3 at stride 4 from VGG block 3, P5's 3x3 convolution)."""
+
+    def __init__(self, batch_norm: bool) -> None:
+        super().__init__(batch_norm)
+        self.c3_end = 23 if batch_norm else 16
+        self.lateral_c3 = nn.Conv2d(256, 256, 1)
+        self.smooth_p3 = nn.Conv2d(256, 256, 3, padding=1)
+        self.smooth_p5 = nn.Conv2d(256, 256, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (x - self.mean) / self.std
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, (16 - w % 16) % 16, 0, (16 - h % 16) % 16))
+        c3 = self.features[: self.c3_end](x)
+        c4 = self.features[self.c3_end : self.c4_end](c3)
+        c5 = self.features[self.c4_end :](c4)
+        p5 = self.lateral_c5(c5)
+        p4 = self.lateral_c4(c4) + F.interpolate(p5, scale_factor=2)
+        self.smooth_p3(self.lateral_c3(c3) + F.interpolate(p4, scale_factor=2))  # unused
+        self.smooth_p5(p5)  # unused
+        p4 = self.smooth(p4)
+        return self.regression(p4), self.classification(p4)
+
+
+def release_pipeline(folder: Path) -> None:
+    """The original release's `run_test.py` applied to every image of ``folder`` in turn:
+    PIL open, RGB, resize to multiples of 128, to a [0, 1] tensor, the release's fp32
+    forward (under ``torch.no_grad``, which its script omits: a conservative baseline),
+    probabilities and points above 0.5; the model built as the release builds it (random
+    weights: the time is the same)."""
+    model = ReleaseP2PNet(batch_norm=False).eval()
+    for path in sorted(folder.iterdir()):
+        image = Image.open(path).convert("RGB")
+        width, height = image.size
+        image = image.resize((width // 128 * 128, height // 128 * 128), Image.Resampling.LANCZOS)
+        tensor = torch.from_numpy(np.asarray(image)).permute(2, 0, 1).float().div(255)
+        with torch.no_grad():
+            offsets, logits = model(tensor[None])
+        scores = logits.sigmoid()
+        int((scores > 0.5).sum())
+        offsets.permute(0, 2, 3, 1)[scores.permute(0, 2, 3, 1).repeat(1, 1, 1, 2) > 0.5]
+
+
 def conv_flops(model: nn.Module, height: int, width: int) -> float:
     """2 × MACs of every convolution for one (height, width) image (padded to 16)."""
     flops = 0.0
@@ -197,22 +249,33 @@ def _run(command: list[str], **kwargs) -> float:
 
 
 def section_startup(weights: Path, workdir: Path, quick: bool) -> None:
+    """Wall time (median, repetitions interleaved) of `p2pcount --help` and of `p2pcount
+    count` of one 640x480 image with each backend, the ncnn model already cached (built
+    here first), against `python -c "import torch"` in the same run (issue 17's target:
+    counting with ncnn in less than the torch import alone)."""
+    from p2pcount.infer.backends.selection import load_backend
+
     image = workdir / "small.jpg"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8)).save(image)
-    repeats = 3 if quick else 5
-    torch_s = statistics.median(_run([PYTHON, "-c", "import torch"]) for _ in range(repeats))
-    help_s = statistics.median(_run([*P2PCOUNT, "--help"]) for _ in range(repeats))
-    count_s = statistics.median(
-        _run([*P2PCOUNT, "count", str(image), "-w", str(weights)]) for _ in range(repeats)
-    )
+    load_backend(weights, "ncnn", "cpu", "fp32")  # builds the cache entry
+    repeats = 3 if quick else 7
+    count = [*P2PCOUNT, "count", str(image), "-w", str(weights), "--backend"]
+    commands = {
+        'python -c "import torch"': [PYTHON, "-c", "import torch"],
+        "p2pcount --help": [*P2PCOUNT, "--help"],
+        "p2pcount count one 640x480, auto (ncnn, cached)": [*count, "auto"],
+        "p2pcount count one 640x480, --backend torch": [*count, "torch"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            times[name].append(_run(command, stderr=subprocess.DEVNULL))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    torch_s = medians['python -c "import torch"']
     table(
-        "Start-up (wall time, median)",
+        f"Start-up ({_cpu_isa()}; wall time, median of {repeats}, interleaved)",
         ["command", "seconds", "vs import torch"],
-        [
-            ['python -c "import torch"', f"{torch_s:.2f}", "1.00x"],
-            ["p2pcount --help", f"{help_s:.2f}", f"{help_s / torch_s:.2f}x"],
-            ["p2pcount count one 640x480", f"{count_s:.2f}", f"+{count_s - torch_s:.2f} s"],
-        ],
+        [[name, f"{t:.2f}", f"{t / torch_s:.2f}x"] for name, t in medians.items()],
     )
 
 
@@ -284,9 +347,7 @@ def section_memory(weights: Path, workdir: Path, quick: bool, precision: str) ->
     sizes = [(1920, 1080), (3840, 2160)] + ([] if quick else [(8000, 6000)])
     rows = []
     for width, height in sizes:
-        image = workdir / f"big_{width}x{height}.jpg"
-        small = np.random.default_rng(3).integers(0, 255, (height // 16, width // 16, 3), np.uint8)
-        Image.fromarray(small).resize((width, height)).save(image, quality=85)
+        image = _write_noise_image(workdir / f"big_{width}x{height}.jpg", width, height)
         command = [*P2PCOUNT, "count", str(image), "-w", str(weights), "--precision", precision]
         status, maxrss, seconds = _peak_rss(command)
         tiled = "yes" if width * height > 2048 * 2048 else "no"
@@ -465,6 +526,145 @@ def section_tiling(precision: str) -> None:
     )
 
 
+def _cpu_isa() -> str:
+    """The vector extensions that matter here, from /proc/cpuinfo (Linux)."""
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
+    except (OSError, IndexError):
+        return "unknown ISA"
+    return ", ".join(flag for flag in wanted if flag in flags) or "no AVX2"
+
+
+def section_backend(weights: Path, workdir: Path, quick: bool) -> None:
+    """ncnn against PyTorch on the CPU, 2 threads, batch 1, same run: ncnn fp32 (and bf16 and
+    fp16 storage) against PyTorch fp32 (and bf16 where the CPU has native bf16), at
+    1024x768 and 1920x1080."""
+    from p2pcount.infer.backends.selection import load_backend
+    from p2pcount.infer.precision import cpu_has_native_bf16
+
+    threads, repeats = 2, 2 if quick else 3
+    runs = [("torch", "fp32"), ("ncnn", "fp32"), ("ncnn", "bf16"), ("ncnn", "fp16")]
+    if cpu_has_native_bf16():
+        runs.insert(1, ("torch", "bf16"))
+    sizes = [(1024, 768)] if quick else [(1024, 768), (1920, 1080)]
+    rng = np.random.default_rng(0)
+    batches = {size: rng.integers(0, 255, (1, size[1], size[0], 3), np.uint8) for size in sizes}
+    times = {}
+    for run in runs:  # one backend at a time: each holds its buffers until dropped
+        backend = load_backend(weights, run[0], "cpu", run[1], threads)
+        for size, batch in batches.items():
+            times[size, run] = median_time(lambda b=backend, x=batch: b.forward_maps(x), repeats)
+        del backend
+    rows = []
+    for size in sizes:
+        for name, precision in runs:
+            t, ratio = times[size, (name, precision)], times[size, ("torch", "fp32")]
+            rows.append([f"{size[0]}x{size[1]}", name, precision, f"{t:.3f}", f"{ratio / t:.2f}x"])
+    table(
+        f"Backends ({_cpu_isa()}; {threads} threads, batch 1, random {weights.stem} weights)",
+        ["size", "backend", "precision", "seconds", "vs torch fp32"],
+        rows,
+    )
+
+
+def _write_noise_image(path: Path, width: int, height: int) -> Path:
+    """A ``width`` × ``height`` JPEG of smooth random colour (seed 3), for memory runs."""
+    small = np.random.default_rng(3).integers(0, 255, (height // 16, width // 16, 3), np.uint8)
+    Image.fromarray(small).resize((width, height)).save(path, quality=85)
+    return path
+
+
+def section_backend_memory(weights: Path, workdir: Path, quick: bool) -> None:
+    """Peak RSS and wall time of `p2pcount count` by backend (fp32, 2 threads, ncnn model
+    built into the cache beforehand): whole images (``--tile-above 0``) at 1920x1080 and
+    2048x2048, and a tiled 8000x6000 (--quick: 3840x2160) with ncnn's tile sizes 512, 640,
+    768 and 1024 and PyTorch's 1024; seconds also as a ratio to ncnn with 1024-px tiles."""
+    from p2pcount.infer.backends.selection import load_backend
+
+    threads = 2
+    load_backend(weights, "ncnn", "cpu", "fp32", threads)  # builds the cache entry
+    base = [*P2PCOUNT, "count", "-w", str(weights), "--precision", "fp32",
+            "--threads", str(threads)]  # fmt: skip
+    rows = []
+    for width, height in [(1920, 1080), (2048, 2048)]:
+        image = _write_noise_image(workdir / f"whole_{width}x{height}.jpg", width, height)
+        for name in ("ncnn", "torch"):
+            command = [*base, str(image), "--backend", name, "--tile-above", "0"]
+            status, maxrss, seconds = _peak_rss(command)
+            rows.append([f"{width}x{height}", name, "whole", f"{maxrss / 1024:.0f}",
+                         f"{seconds:.1f}", "", status])  # fmt: skip
+    width, height = (3840, 2160) if quick else (8000, 6000)
+    image = _write_noise_image(workdir / f"tiled_{width}x{height}.jpg", width, height)
+    runs = [("ncnn", 1024), ("ncnn", 768), ("ncnn", 640), ("ncnn", 512), ("torch", 1024)]
+    tiled = {}
+    for name, tile in runs:
+        command = [*base, str(image), "--backend", name, "--tile", str(tile), "--tile-above", "1"]
+        tiled[name, tile] = _peak_rss(command)
+    for (name, tile), (status, maxrss, seconds) in tiled.items():
+        ratio = tiled["ncnn", 1024][2] / seconds
+        rows.append([f"{width}x{height}", name, tile, f"{maxrss / 1024:.0f}", f"{seconds:.1f}",
+                     f"{ratio:.2f}x", status])  # fmt: skip
+    table(
+        f"Peak memory of `p2pcount count` by backend ({_cpu_isa()}; fp32, {threads} threads, "
+        "ncnn model cached)",
+        [
+            "image",
+            "backend",
+            "tile",
+            "peak RSS (MiB)",
+            "seconds",
+            "speed vs ncnn 1024",
+            "exit",
+        ],  # fmt: skip
+        rows,
+    )
+
+
+def section_folder_backends(weights: Path, workdir: Path, quick: bool) -> None:
+    """End to end, same run, repetitions interleaved: `p2pcount count FOLDER` of 16
+    generated 1024x768 JPEGs (--quick: 8) with ``auto`` (ncnn on the CPU, model cached)
+    and with ``--backend torch`` (at ``--precision auto`` and fp32), against the original
+    release's pipeline (:func:`release_pipeline`, in a fresh Python process as its script
+    runs); every command's start-up included (issue 17's target: auto >= 2.5x the
+    release's pipeline on AVX2 CPUs)."""
+    from p2pcount.infer.backends.selection import load_backend
+
+    folder = workdir / "folder16"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(4)
+    n = 8 if quick else 16
+    for i in range(n):
+        array = rng.integers(0, 255, (768 // 8, 1024 // 8, 3), np.uint8)
+        Image.fromarray(array).resize((1024, 768), Image.Resampling.BILINEAR).save(
+            folder / f"{i:03d}.jpg", quality=90
+        )
+    load_backend(weights, "ncnn", "cpu", "fp32")  # builds the cache entry
+    count = [*P2PCOUNT, "count", str(folder), "-w", str(weights)]
+    release = "the original release's pipeline (fp32)"
+    commands = {
+        release: [PYTHON, __file__, "--release-pipeline", str(folder)],
+        "`p2pcount count FOLDER` (auto: ncnn fp32)": count,
+        "`p2pcount count FOLDER --backend torch` (precision auto)": [*count, "--backend", "torch"],
+        "`p2pcount count FOLDER --backend torch --precision fp32`": [
+            *count, "--backend", "torch", "--precision", "fp32",
+        ],
+    }  # fmt: skip
+    repeats = 1 if quick else 2
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            times[name].append(_run(command, stderr=subprocess.DEVNULL))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    table(
+        f"Folder of {n} 1024x768 JPEGs end to end ({_cpu_isa()}; {os.cpu_count()} threads, "
+        f"batch 1, median of {repeats}, interleaved)",
+        ["command", "seconds", "images/s", "vs release's pipeline"],
+        [[name, f"{t:.1f}", f"{n / t:.3f}", f"{medians[release] / t:.2f}x"]
+         for name, t in medians.items()],
+    )  # fmt: skip
+
+
 def section_accuracy(quick: bool) -> None:
     weights = REPO / "weights" / "synthetic-demo.safetensors"
     test_list = REPO / "data" / "syn-test" / "list.txt"
@@ -511,17 +711,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sections", default="model,startup,folder,memory,tiling,accuracy,video")
+    parser.add_argument(
+        "--sections",
+        default="model,startup,folder,folder_backends,memory,tiling,accuracy,backend,"
+        "backend_memory,video",
+    )
     parser.add_argument("--quick", action="store_true", help="Fewer sizes and repetitions.")
     parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "vgg16_bn"])
     parser.add_argument("--precision", default="auto", help="For folder, memory, video.")
+    parser.add_argument("--release-pipeline", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.release_pipeline is not None:  # a child of section_folder_backends
+        release_pipeline(args.release_pipeline)
+        return
     sections = args.sections.split(",")
     print(f"## p2pcount benchmark ({time.strftime('%Y-%m-%d')})\n")
     print(f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        os.environ["P2PCOUNT_HOME"] = str(workdir / "home")  # a fresh ncnn cache, built here
         torch.manual_seed(0)
         weights = save_weights(workdir / "bench.safetensors", P2PNet(ModelConfig(args.backbone)))
         if "model" in sections:
@@ -530,12 +739,18 @@ def main() -> None:
             section_startup(weights, workdir, args.quick)
         if "folder" in sections:
             section_folder(weights, workdir, args.quick, args.precision)
+        if "folder_backends" in sections:
+            section_folder_backends(weights, workdir, args.quick)
         if "memory" in sections:
             section_memory(weights, workdir, args.quick, args.precision)
         if "tiling" in sections:
             section_tiling(args.precision)
         if "accuracy" in sections:
             section_accuracy(args.quick)
+        if "backend" in sections:
+            section_backend(weights, workdir, args.quick)
+        if "backend_memory" in sections:
+            section_backend_memory(weights, workdir, args.quick)
         if "video" in sections:
             section_video(workdir, args.quick, args.precision)
 

@@ -29,6 +29,21 @@ def constant_model(logit: float, offset: float = 0.0, backbone: str = "vgg16") -
     return model.eval()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def p2pcount_home(tmp_path_factory: pytest.TempPathFactory):
+    """$P2PCOUNT_HOME is a folder of the test session's (the ncnn models built for the
+    tests' weights are cached there, once each), never the user's ~/.cache/p2pcount;
+    subprocesses inherit it. Tests that need another home set their own."""
+    home = tmp_path_factory.mktemp("p2pcount-home")
+    before = os.environ.get("P2PCOUNT_HOME")
+    os.environ["P2PCOUNT_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("P2PCOUNT_HOME", None)
+    else:
+        os.environ["P2PCOUNT_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("weights")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+import pytest
 import torch
 
-from p2pcount.infer.counting import hard_count, soft_count
+from p2pcount.infer.counting import hard_count, soft_count, soft_variance
 from p2pcount.model.anchors import (
     AnchorCache,
+    PointDecoder,
     anchor_offsets,
     decode,
     make_anchors,
     valid_anchor_mask,
 )
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.decoding import NumpyDecoder, numpy_anchors, sigmoid
 
 
 def test_anchor_offsets_order_for_four_anchors() -> None:
@@ -68,13 +75,15 @@ def test_decode_adds_scaled_offsets_with_x_channels_first() -> None:
 
 
 def test_hard_and_soft_counts() -> None:
-    scores = torch.tensor([[0.9, 0.8, 0.5, 0.1], [0.81, 0.2, 0.0, 1.0]]).view(2, 4, 1, 1)
+    scores = np.array([[0.9, 0.8, 0.5, 0.1], [0.81, 0.2, 0.0, 1.0]], np.float32).reshape(2, 4, 1, 1)
     assert hard_count(scores, 0.8).tolist() == [1, 2]  # strictly above the threshold
     assert hard_count(scores, 0.0).tolist() == [4, 3]
-    assert torch.allclose(soft_count(scores), torch.tensor([2.3, 2.01]))
-    mask = torch.tensor([True, False, True, True]).view(4, 1, 1)
+    assert np.allclose(soft_count(scores), [2.3, 2.01])
+    mask = np.array([True, False, True, True]).reshape(4, 1, 1)
     assert hard_count(scores, 0.4, mask).tolist() == [2, 2]
-    assert torch.allclose(soft_count(scores, mask), torch.tensor([1.5, 1.81]))
+    assert np.allclose(soft_count(scores, mask), [1.5, 1.81])
+    # Σ p(1 − p): 0.09 + 0.25 + 0.09 and 0.1539 + 0 + 0 over the masked-in candidates.
+    assert np.allclose(soft_variance(scores, mask), [0.43, 0.1539])
 
 
 def test_valid_anchor_mask_drops_padding() -> None:
@@ -132,3 +141,45 @@ def test_point_decoder_is_decode_with_anchors_and_the_padding_mask() -> None:
         assert torch.equal(decoded.valid, (anchors[0] < 21) & (anchors[1] < 13))
         assert int(decoded.valid.sum()) == 5 * 3
         assert decoder(offsets, logits).valid is None
+
+
+def test_numpy_anchors_are_the_torch_anchors_and_shared_read_only() -> None:
+    for grid_h, grid_w, n in [(1, 1, 4), (2, 3, 4), (6, 5, 9), (15, 20, 1)]:
+        anchors = numpy_anchors(grid_h, grid_w, 8, n)
+        assert anchors.dtype == np.float32 and anchors.shape == (2, n, grid_h, grid_w)
+        assert np.array_equal(anchors, make_anchors(grid_h * 8, grid_w * 8, 8, n).numpy())
+    assert numpy_anchors(2, 3, 8, 4) is numpy_anchors(2, 3, 8, 4)
+    with pytest.raises(ValueError, match="read-only"):
+        numpy_anchors(2, 3, 8, 4)[0, 0, 0, 0] = 1.0
+
+
+@pytest.mark.parametrize("image_size", [(13, 21), (37, 50), (16, 16)])
+def test_numpy_decode_equals_the_torch_decode_of_training(image_size: tuple[int, int]) -> None:
+    # Random maps of the padded grid, with logits far into both tails of the sigmoid.
+    height, width = image_size
+    grid_h, grid_w = -(-height // 16) * 2, -(-width // 16) * 2
+    rng = np.random.default_rng(height)
+    offsets = rng.normal(0, 0.5, (3, 8, grid_h, grid_w)).astype(np.float32)
+    logits = rng.normal(0, 8, (3, 4, grid_h, grid_w)).astype(np.float32)
+    logits[0, 0, 0, :2] = [-200.0, 200.0]
+    config = ModelConfig()
+    ours = NumpyDecoder(config)(offsets, logits, image_size=image_size)
+    theirs = PointDecoder(config)(
+        torch.from_numpy(offsets), torch.from_numpy(logits), image_size=image_size
+    )
+    assert ours.points.dtype == ours.scores.dtype == np.float32
+    assert np.array_equal(ours.points, theirs.points.numpy())  # the same float32 arithmetic
+    assert np.allclose(ours.scores, theirs.scores.numpy(), rtol=0, atol=1e-6)
+    assert np.array_equal(ours.anchors, theirs.anchors.numpy())
+    assert np.array_equal(ours.valid, theirs.valid.numpy())
+    assert ours.scores[0, 0, 0, :2].tolist() == [0.0, 1.0]
+
+
+def test_sigmoid_saturates_without_overflow_warnings() -> None:
+    logits = np.array([-1000.0, -88.0, 0.0, 3.0, 1000.0], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probabilities = sigmoid(logits)
+    assert probabilities.dtype == np.float32
+    assert np.allclose(probabilities, [0.0, 6.054601e-39, 0.5, 0.95257413, 1.0], rtol=1e-6)
+    assert probabilities[0] == 0.0 and probabilities[-1] == 1.0

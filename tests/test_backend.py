@@ -31,14 +31,14 @@ class BrightnessBackend(InferenceBackend):
         self.logit, self.offset = logit, offset
         self.batches: list[np.ndarray] = []
 
-    def forward_maps(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.batches.append(batch)
         size, n = batch.shape[0], self.config.num_anchors
         grid_h, grid_w = (-(-side // 16) * 2 for side in batch.shape[1:3])
-        sign = torch.from_numpy(np.where(batch.mean(axis=(1, 2, 3)) > 127, 1.0, -1.0))
-        logits = (sign * self.logit).float().view(size, 1, 1, 1).expand(size, n, grid_h, grid_w)
-        offsets = torch.full((size, 2 * n, grid_h, grid_w), self.offset)
-        return offsets, logits.contiguous()
+        sign = np.where(batch.mean(axis=(1, 2, 3)) > 127, 1, -1).reshape(size, 1, 1, 1)
+        logits = np.broadcast_to(sign * self.logit, (size, n, grid_h, grid_w))
+        offsets = np.full((size, 2 * n, grid_h, grid_w), self.offset, np.float32)
+        return offsets, logits.astype(np.float32)
 
 
 def _image(height: int, width: int, value: int) -> np.ndarray:
@@ -118,16 +118,17 @@ def test_the_torch_backend_computes_the_models_maps(model: P2PNet) -> None:
     with torch.no_grad():
         expected = model(torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255)
     assert offsets.shape == (2, 8, 6, 8) and logits.shape == (2, 4, 6, 8)  # ⌈37/16⌉·2, ⌈50/16⌉·2
-    assert offsets.dtype == logits.dtype == torch.float32
+    assert isinstance(offsets, np.ndarray) and isinstance(logits, np.ndarray)
+    assert offsets.dtype == logits.dtype == np.float32
     for got, want in zip((offsets, logits), expected, strict=True):
-        assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
+        assert np.allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_bf16_weights_are_cast_once_and_maps_are_float32(model: P2PNet) -> None:
     backend = TorchBackend(model, device="cpu", precision="bf16")
     assert (backend.weight_dtype, backend.autocast_dtype) == (torch.bfloat16, None)
     offsets, logits = backend.forward_maps(np.zeros((1, 16, 16, 3), np.uint8))
-    assert offsets.dtype == logits.dtype == torch.float32
+    assert offsets.dtype == logits.dtype == np.float32
 
 
 def test_counter_runs_a_torch_backend_by_default(model: P2PNet) -> None:

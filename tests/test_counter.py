@@ -10,8 +10,12 @@ from PIL import Image
 
 from p2pcount import Counter
 from p2pcount.errors import ConfigError, ImageError
+from p2pcount.infer.backends.ncnn import NcnnBackend
+from p2pcount.infer.backends.torch import TorchBackend
 from p2pcount.infer.batcher import count_paths
+from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from tests.conftest import constant_model
+from tests.test_backend import BrightnessBackend
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +199,57 @@ def test_kept_candidates_are_every_candidate_and_agree_with_the_counts(
     a, b = whole.count(image), tiled.count(image)
     np.testing.assert_allclose(a.candidates, b.candidates, atol=1e-3)
     np.testing.assert_allclose(a.candidate_scores, b.candidate_scores, atol=1e-4)
+
+
+class _TiledBackend(BrightnessBackend):
+    """A backend with its own tiling defaults: 32-px tiles for images above 1000 pixels."""
+
+    default_tile_size = 32
+    default_tile_above = 1000
+
+
+def test_tiling_defaults_are_the_backends_unless_given() -> None:
+    counter = Counter.from_backend(_TiledBackend())
+    assert (counter.tile_size, counter.tile_above) == (32, 1000)
+    assert counter.needs_tiling(40, 26) and not counter.needs_tiling(40, 25)
+    given = Counter.from_backend(_TiledBackend(), tile_size=40, tile_above=0)
+    assert (given.tile_size, given.tile_above) == (48, 0)  # rounded up to 16; 0 = never
+    plain = Counter.from_backend(BrightnessBackend())
+    assert (plain.tile_size, plain.tile_above) == (DEFAULT_TILE_SIZE, DEFAULT_TILE_ABOVE)
+    torch_counter = Counter(constant_model(logit=2.0), device="cpu")
+    assert (torch_counter.tile_size, torch_counter.tile_above) == (1024, 2048 * 2048)
+    # 60 × 40 = 2400 pixels > 1000: counted in 32-px tiles, 2 × 2 of them, each crop its
+    # core and a 16-px margin (half the 8-px receptive field and one cell, rounded up to
+    # 16) inside the image; every anchor in the image counted once.
+    from tests.test_cli import expected_count
+
+    backend = _TiledBackend()
+    result = Counter.from_backend(backend).count(np.full((40, 60, 3), 200, np.uint8))
+    shapes = [batch.shape[1:3] for batch in backend.batches]
+    assert shapes == [(40, 48), (40, 44), (24, 48), (24, 44)]
+    assert result.count == expected_count(60, 40)
+
+
+@pytest.mark.parametrize(
+    ("backend", "kind"), [("auto", NcnnBackend), ("ncnn", NcnnBackend), ("torch", TorchBackend)]
+)
+def test_from_weights_runs_the_backend_asked_for(random_weights: Path, backend, kind) -> None:
+    counter = Counter.from_weights(random_weights, device="cpu", backend=backend, threads=1)
+    assert isinstance(counter.backend, kind) and counter.source == str(random_weights)
+    assert counter.tile_size == kind.default_tile_size
+    assert counter.tile_above == kind.default_tile_above
+    image = np.random.default_rng(2).integers(0, 256, (40, 56, 3), np.uint8)
+    reference = Counter.from_weights(random_weights, device="cpu", backend="torch").count(image)
+    np.testing.assert_allclose(counter.count(image).soft_count, reference.soft_count, rtol=1e-4)
+    if kind is NcnnBackend:
+        assert counter.backend.net.opt.num_threads == 1 and counter.backend.precision == "fp32"
+
+
+def test_from_pretrained_passes_the_backend(monkeypatch, random_weights) -> None:
+    import p2pcount.weights.registry as registry
+
+    monkeypatch.setattr(registry, "resolve_weights", lambda name: random_weights)
+    counter = Counter.from_pretrained("any", device="cpu", backend="torch", tile_size=64)
+    assert isinstance(counter.backend, TorchBackend) and counter.tile_size == 64
+    with pytest.raises(ConfigError, match="unknown backend 'onnx'"):
+        Counter.from_pretrained("any", device="cpu", backend="onnx")

@@ -70,3 +70,34 @@ def test_a_video_among_distributed_inputs_is_refused_by_name(frames, all_heads_w
     assert records[0] == {"path": clip, "error": reason}
     assert records[1]["path"] == frames[0] and "count" in records[1]
     assert done.stderr.count(f"p2pcount: error: {clip}: {reason}") == 1
+
+
+def test_two_ranks_write_regions_and_sidecars_as_one_process(
+    frames, all_heads_weights, tmp_path
+) -> None:
+    """--region, --density and --points-csv under --distributed: rank 0 writes the same
+    records and files as a single process."""
+    images = [f for f in frames if "missing" not in f]
+    out = {name: tmp_path / name for name in ("single", "ranks")}
+    runs = {}
+    for name, folder in out.items():
+        args = [
+            "count", *images, "-w", str(all_heads_weights), "-f", "jsonl", "--device", "cpu",
+            "--region", "left=0%,0%,50%,0%,50%,100%,0%,100%",
+            "--density", str(folder / "density"), "--points-csv", str(folder / "points"),
+        ]  # fmt: skip
+        if name == "single":
+            result = CliRunner().invoke(app, args)
+            runs[name] = (result.exit_code, result.stdout)
+        else:
+            done = torchrun([*args, "--distributed"])
+            runs[name] = (done.returncode, done.stdout)
+    assert runs["ranks"] == runs["single"] and runs["single"][0] == 0
+    records = [json.loads(line) for line in runs["single"][1].splitlines()]
+    assert all(0 < r["regions"]["left"]["count"] < r["count"] for r in records)
+    for kind, suffix in (("density", "_p2p_density.npy"), ("points", "_p2p_points.csv")):
+        names = sorted(p.name for p in (out["single"] / kind).iterdir())
+        assert names == sorted(Path(f).stem + suffix for f in images)
+        for file in names:
+            a, b = (out[run] / kind / file for run in ("single", "ranks"))
+            assert a.read_bytes() == b.read_bytes()

@@ -12,14 +12,18 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from p2pcount.cli.console import error, message
+from p2pcount.cli.console import error, message, warning
 from p2pcount.errors import P2PCountError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from p2pcount.infer.batcher import Outcome
     from p2pcount.infer.counter import Counter
     from p2pcount.io.inputs import InputScan
     from p2pcount.io.video import Sampling
+    from p2pcount.output.regions import Region
+    from p2pcount.output.result import CountResult
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 NO_INPUTS = "no input images (give files, folders, or - to read paths from stdin)"
@@ -35,18 +39,30 @@ def usage_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def load_counter(weights: str | None, device: str, **options: object) -> Counter:
-    """The model named by ``--weights`` (or the default) on ``device``; exits 2 on failure.
+def load_counter(
+    weights: str | None,
+    device: str,
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
+    **options: int | None,
+) -> Counter:
+    """The model named by ``--weights`` (or the default) on ``device``, run by ``backend``
+    (see :func:`~p2pcount.infer.backends.selection.load_backend`); exits 2 on failure.
 
-    ``options`` go to :class:`~p2pcount.infer.counter.Counter` (precision, tile_size, tile_above).
+    ``options`` go to :meth:`Counter.from_backend
+    <p2pcount.infer.counter.Counter.from_backend>` (tile_size, tile_above; None: the
+    backend's).
     """
     from p2pcount.cli.progress import download_progress
+    from p2pcount.infer.backends.selection import load_backend
     from p2pcount.infer.counter import Counter
     from p2pcount.weights.registry import resolve_weights
 
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
-        return Counter.from_weights(path, device=device, **options)
+        chosen = load_backend(path, backend, device, precision, threads)
+        return Counter.from_backend(chosen, source=str(path), **options)
 
 
 class CurrentStdout:
@@ -209,6 +225,40 @@ def video_sampling(
         error(f"--end {end:g} s is before --start {start:g} s")
         raise typer.Exit(EXIT_USAGE)
     return Sampling(every=every, fps=fps, start=start, end=end)
+
+
+def load_region_options(specs: list[str] | None, file: Path | None) -> list[Region]:
+    """The regions of ``--region`` (each ``NAME=x1,y1,…``) and ``--regions FILE``, checked and
+    with distinct names; exits 2 with one line naming the bad region or file."""
+    if not specs and file is None:
+        return []
+    from p2pcount.output.region_specs import load_regions, parse_region
+    from p2pcount.output.regions import check_names
+
+    with usage_errors():
+        regions = [parse_region(spec) for spec in specs or ()]
+        if file is not None:
+            regions += load_regions(file)
+        check_names(regions)
+    return regions
+
+
+def region_placement_check(regions: list[Region]) -> Callable[[CountResult], None]:
+    """A function to call on each result: it warns, once per region and image size, about
+    a region lying partly or entirely outside the image (still counted)."""
+    sizes: set[tuple[int, int]] = set()
+
+    def check(result: CountResult) -> None:
+        size = result.width, result.height
+        if size in sizes:
+            return
+        sizes.add(size)
+        for region in regions:
+            problem = region.outside(*size)
+            if problem is not None:
+                warning(problem)
+
+    return check
 
 
 def finish(done: int, total: int) -> NoReturn:

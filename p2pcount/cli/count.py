@@ -12,13 +12,14 @@ from p2pcount.cli.common import (
     CurrentStdout,
     Inputs,
     load_counter,
+    load_region_options,
+    region_placement_check,
     run_inputs,
     usage_errors,
     video_sampling,
 )
 from p2pcount.cli.console import error, warning
 from p2pcount.cli.media import VideoInput, count_one_video, media_runs
-from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ def count(
     ] = False,
     device: opt.Device = "auto",
     precision: opt.Precision = opt.PrecisionChoice.auto,
+    backend: opt.Backend = opt.BackendChoice.auto,
+    threads: opt.Threads = None,
     fmt: Annotated[
         opt.OutputFormat, typer.Option("--format", "-f", help="Output format on stdout.")
     ] = opt.OutputFormat.text,
@@ -44,8 +47,8 @@ def count(
     batch_size: opt.BatchSize = 1,
     recursive: opt.Recursive = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
-    tile: opt.Tile = DEFAULT_TILE_SIZE,
-    tile_above: opt.TileAbove = DEFAULT_TILE_ABOVE,
+    tile: opt.Tile = None,
+    tile_above: opt.TileAbove = None,
     distributed: opt.Distributed = False,
     every: opt.Every = None,
     fps: opt.Fps = None,
@@ -69,6 +72,8 @@ def count(
             help="Also write each image's points here: <stem>_p2p_points.csv (x,y,score).",
         ),
     ] = None,
+    region: opt.RegionSpecs = None,
+    regions_file: opt.RegionsFile = None,
 ) -> None:
     """Count people in images, videos and streams.
 
@@ -76,17 +81,28 @@ def count(
     (control characters and backslashes in PATH escaped as \\n, \\t, \\\\ …); one line
     per video frame, COUNT<TAB>PATH#t=SECONDS. In json, jsonl and csv an input that failed
     is a record with an "error" field. With -, paths are read from stdin as they arrive and
-    each result is printed at once.
+    each result is printed at once. With --region/--regions, each region's counts follow:
+    text <TAB>NAME=COUNT fields, json a "regions" object, csv region:NAME:FIELD columns.
     """
     from p2pcount.output.writers import ResultWriter
 
     if points and fmt in (opt.OutputFormat.text, opt.OutputFormat.csv):
         warning(f"--points is ignored with --format {fmt.value}: points are in json and jsonl")
-    counter_options = {"precision": precision.value, "tile_size": tile, "tile_above": tile_above}
+    counter_options = {
+        "backend": backend.value,
+        "precision": precision.value,
+        "threads": threads,
+        "tile_size": tile,
+        "tile_above": tile_above,
+    }
+    regions = load_region_options(region, regions_file)
     if distributed:
         from p2pcount.cli.sharded import ShardedJob, count_sharded
 
-        job = ShardedJob(threshold, batch_size, max_pixels, fmt.value, soft, points)
+        job = ShardedJob(
+            threshold, batch_size, max_pixels, fmt.value, soft, points, regions,
+            density, points_csv,
+        )  # fmt: skip
         count_sharded(paths, recursive, weights, device, counter_options, job)
         return
     sampling = video_sampling(every, fps, start, end)
@@ -99,14 +115,20 @@ def count(
         with usage_errors():
             sidecars = SidecarWriter(density, points_csv, listed)
 
+    check_regions = region_placement_check(regions)
+
     def emit(result: CountResult, path: str) -> None:
+        check_regions(result)
         writer.write(result, path)
         if sidecars is not None:
             sidecars.write(result, path)
 
     counter = load_counter(weights, device, **counter_options)
+    counter.keep_candidates = bool(regions)  # regions' soft counts sum their candidates
     header = {"weights": counter.source, "threshold": threshold}
-    writer = ResultWriter(CurrentStdout(), fmt.value, soft=soft, with_points=points, header=header)
+    writer = ResultWriter(
+        CurrentStdout(), fmt.value, soft=soft, with_points=points, header=header, regions=regions
+    )
     inputs.report_folders_to(writer.write_error)
     done, videos, stopped = 0, [], False
     try:

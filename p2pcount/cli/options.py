@@ -4,11 +4,13 @@ import math
 import re
 from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from p2pcount.data.layouts import FORMATS as LAYOUTS
+from p2pcount.infer.backends.selection import BACKENDS
 from p2pcount.infer.precision import PRECISIONS
 from p2pcount.model.config import BACKBONES
 from p2pcount.output.writers import FORMATS
@@ -116,6 +118,27 @@ Precision = Annotated[
         "CUDA, fp32 elsewhere.",
     ),
 ]
+BackendChoice = choice_enum("BackendChoice", BACKENDS)
+Backend = Annotated[
+    BackendChoice,
+    typer.Option(
+        "--backend",
+        envvar="P2PCOUNT_BACKEND",
+        help="What runs the network. auto = torch on CUDA, ncnn on the CPU (about twice "
+        "as fast there). ncnn computes in fp32 whatever --precision auto means for torch; "
+        "--precision bf16 or fp16 gives it that storage.",
+    ),
+]
+Threads = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--threads",
+        min=1,
+        metavar="N",
+        help="Compute threads of the backend. Default: ncnn every core, torch its own.",
+        show_default=False,
+    ),
+]
 _LAYOUTS = f"{', '.join(LAYOUTS[:-1])} or {LAYOUTS[-1]} (default: detected from the path)"
 DatasetFormat = Annotated[
     Optional[str],  # noqa: UP045 (typer needs Optional on Python 3.10)
@@ -138,17 +161,23 @@ Radius = Annotated[
     ),
 ]
 Tile = Annotated[
-    int,
+    Optional[int],  # noqa: UP045
     typer.Option(
-        "--tile", min=16, help="Tile core size (pixels) for images above --tile-above pixels."
+        "--tile",
+        min=16,
+        help="Tile core size (pixels) for images above --tile-above pixels. Default: the "
+        "backend's (torch 1024; ncnn, which needs more memory per pixel, smaller).",
+        show_default=False,
     ),
 ]
 TileAbove = Annotated[
-    int,
+    Optional[int],  # noqa: UP045
     typer.Option(
         "--tile-above",
         min=0,
-        help="Count images with more pixels than this in tiles (bounded memory); 0 = never.",
+        help="Count images with more pixels than this in tiles (bounded memory); 0 = never. "
+        "Default: the backend's (torch 2048x2048; ncnn smaller).",
+        show_default=False,
     ),
 ]
 Distributed = Annotated[
@@ -208,5 +237,25 @@ Timeout = Annotated[
         metavar="SECONDS",
         parser=_positive,
         help="Streams: give up on a source that does not answer in this time.",
+    ),
+]
+RegionSpecs = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--region",
+        metavar="NAME=X1,Y1,X2,Y2,X3,Y3,…",
+        help="Also count in this polygon: pixels, or % of the width and height when every "
+        "number ends in %. Repeatable.",
+        show_default=False,
+    ),
+]
+RegionsFile = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--regions",
+        metavar="FILE.json",
+        help='Also count in the named polygons of this file: {"units": "pixels"|"fraction", '
+        '"regions": [{"name", "points": [[x, y], …], "area_m2"}]}, or GeoJSON.',
+        show_default=False,
     ),
 ]

@@ -7,7 +7,9 @@ and reports failures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,10 +20,14 @@ from p2pcount.cli.common import (
     CurrentStdout,
     load_counter,
     no_inputs,
+    region_placement_check,
     scan_inputs,
     usage_errors,
 )
 from p2pcount.cli.console import error, message
+
+if TYPE_CHECKING:
+    from p2pcount.output.regions import Region
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,9 @@ class ShardedJob:
     fmt: str
     soft: bool
     points: bool
+    regions: list[Region] = field(default_factory=list)
+    density: Path | None = None  # --density DIR
+    points_csv: Path | None = None  # --points-csv DIR
 
 
 def _prepare(paths: list[str], recursive: bool, weights: str | None) -> tuple | str:
@@ -94,12 +103,24 @@ def count_sharded(
             raise typer.Exit(EXIT_USAGE)
         inputs, unlisted, weights_path = setup
         counter = load_counter(weights_path, str(info.device), **counter_options)
-        writer = None
+        counter.keep_candidates = bool(job.regions)  # regions' soft counts sum their candidates
+        writer = sidecars = None
+        check_regions = region_placement_check(job.regions)
         if info.is_main:
             header = {"weights": counter.source, "threshold": job.threshold}
             writer = ResultWriter(
-                CurrentStdout(), job.fmt, soft=job.soft, with_points=job.points, header=header
+                CurrentStdout(),
+                job.fmt,
+                soft=job.soft,
+                with_points=job.points,
+                header=header,
+                regions=job.regions,
             )
+            if job.density is not None or job.points_csv is not None:
+                from p2pcount.output.sidecars import SidecarWriter
+
+                with usage_errors():
+                    sidecars = SidecarWriter(job.density, job.points_csv, inputs)
             for folder, reason in unlisted:
                 writer.write_error(folder, reason)
         done = 0
@@ -110,13 +131,17 @@ def count_sharded(
             job.threshold,
             batch_size=job.batch_size,
             max_pixels=job.max_pixels,
+            keep_density=job.density is not None,
         )
         for index, problem, result in merged:
             if problem is not None:
                 error(problem)
                 writer.write_error(inputs[index], problem)
             else:
+                check_regions(result)
                 writer.write(result, inputs[index])
+                if sidecars is not None:
+                    sidecars.write(result, inputs[index])
                 done += 1
         if writer is not None:
             writer.close()

@@ -11,6 +11,9 @@ from p2pcount.cli import options as opt
 from p2pcount.cli.common import EXIT_USAGE, usage_errors
 from p2pcount.cli.console import error, message, warning
 from p2pcount.errors import P2PCountError
+from p2pcount.train.config import AUGMENTS
+
+AugmentChoice = opt.choice_enum("AugmentChoice", AUGMENTS)
 
 
 def train(
@@ -59,6 +62,16 @@ def train(
     val_every: Annotated[int, typer.Option("--val-every", min=1, help="Epochs.")] = 1,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loader processes.")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    augment: Annotated[
+        Optional[AugmentChoice],  # noqa: UP045
+        typer.Option(
+            "--augment",
+            help="release: the original recipe (scale, crops, flips); robust: also colour, "
+            "gamma, grayscale, blur, noise, JPEG, rotation, perspective; none: crops only. "
+            "Default: release, or the resumed run's.",
+            show_default=False,
+        ),
+    ] = None,
     device: opt.Device = "auto",
     precision: opt.Precision = opt.PrecisionChoice.auto,
 ) -> None:
@@ -91,6 +104,7 @@ def train(
             val_every=val_every,
             workers=workers,
             seed=seed,
+            augment=augment.value if augment else None,
             device=device,
             precision=precision.value,
         )

@@ -17,13 +17,14 @@ from p2pcount.cli.common import (
     collect_paths,
     finish,
     load_counter,
+    load_region_options,
+    region_placement_check,
     run_inputs,
     usage_errors,
     video_sampling,
 )
 from p2pcount.cli.console import error, warning
 from p2pcount.cli.media import VideoInput, count_one_video, media_runs
-from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
 from p2pcount.output.overlay_files import (
     OverlayFormat,
@@ -74,26 +75,32 @@ def viz(
     ] = True,
     device: opt.Device = "auto",
     precision: opt.Precision = opt.PrecisionChoice.auto,
+    backend: opt.Backend = opt.BackendChoice.auto,
+    threads: opt.Threads = None,
     batch_size: opt.BatchSize = 1,
     recursive: opt.Recursive = False,
     max_pixels: opt.MaxPixels = DEFAULT_MAX_PIXELS,
-    tile: opt.Tile = DEFAULT_TILE_SIZE,
-    tile_above: opt.TileAbove = DEFAULT_TILE_ABOVE,
+    tile: opt.Tile = None,
+    tile_above: opt.TileAbove = None,
     every: opt.Every = None,
     fps: opt.Fps = None,
     start: opt.Start = None,
     end: opt.End = None,
     timeout: opt.Timeout = 10.0,
+    region: opt.RegionSpecs = None,
+    regions_file: opt.RegionsFile = None,
 ) -> None:
     """Write an overlay per image: a dot per detected head, the count, optionally a heat map.
 
     Prints COUNT<TAB>OVERLAY_PATH on stdout for each file written (the count as `count`
     prints it). Overlays of an earlier run found in the output folder are not drawn over.
     A video gives <stem>_p2p.mp4 (its sampled frames drawn) and <stem>_p2p_counts.png (the
-    count over time), each printed with the video's peak count.
+    count over time), each printed with the video's peak count. With --region/--regions,
+    each region is outlined and labelled with its name and count.
     """
     from p2pcount.output.render import parse_color, render_overlay
 
+    regions = load_region_options(region, regions_file)
     with usage_errors():
         parse_color(color)
         prepare_output_dir(output_dir)
@@ -101,19 +108,33 @@ def viz(
     inputs = _drop_own_overlays(found, output_dir)
     sampling = video_sampling(every, fps, start, end)  # checked before the model loads
     counter = load_counter(
-        weights, device, precision=precision.value, tile_size=tile, tile_above=tile_above
+        weights,
+        device,
+        backend=backend.value,
+        precision=precision.value,
+        threads=threads,
+        tile_size=tile,
+        tile_above=tile_above,
     )
+    render = partial(
+        render_overlay,
+        radius=radius,
+        color=color,
+        heatmap=heatmap,
+        label=label,
+        stride=counter.config.stride,
+        regions=regions,
+    )
+    check_regions = region_placement_check(regions)
+
+    def draw(image: Image.Image, result: CountResult) -> Image.Image:
+        check_regions(result)
+        return render(image, result)
+
     job = _Job(
         counter=counter,
         namer=OverlayNamer(output_dir, inputs, fmt),  # a rerun replaces its own overlays
-        draw=partial(
-            render_overlay,
-            radius=radius,
-            color=color,
-            heatmap=heatmap,
-            label=label,
-            stride=counter.config.stride,
-        ),
+        draw=draw,
         fmt=fmt,
         threshold=threshold,
         batch_size=batch_size,

@@ -11,11 +11,16 @@ clamped into its box [0, W] × [0, H].
 
 Images above ``tile_above`` pixels are counted in tiles (see :mod:`p2pcount.infer.tiling`):
 the result equals the whole-image one up to float rounding, with memory bounded by the
-tile size.
+tile size. Both default to the backend's (:attr:`InferenceBackend.default_tile_size
+<p2pcount.infer.backends.base.InferenceBackend.default_tile_size>`): ncnn needs more memory
+per pixel than PyTorch and tiles smaller images in smaller tiles.
 
 The forward pass is a backend's (:mod:`p2pcount.infer.backends`): ``Counter(model, ...)``
-runs it with PyTorch, ``Counter.from_backend(backend)`` with any other. Everything else
-here (reading, tiling, decoding, results) is the same for every backend.
+runs it with PyTorch, ``Counter.from_weights(path, backend=...)`` and
+``Counter.from_pretrained(name, backend=...)`` with the one chosen as on the command line
+(``"auto"``: ncnn on the CPU), ``Counter.from_backend(backend)`` with any other. Everything else
+here (reading, tiling, decoding, results) is the same for every backend, in NumPy: this
+module does not import torch, so a counter built on a torch-free backend never loads it.
 """
 
 from __future__ import annotations
@@ -24,22 +29,24 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from p2pcount.errors import ConfigError
 from p2pcount.infer.backends.base import InferenceBackend
-from p2pcount.infer.backends.torch import TorchBackend
 from p2pcount.infer.counting import hard_count, soft_count, soft_variance
-from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE, tile_grid, tile_margin
+from p2pcount.infer.tiling import tile_grid, tile_margin
 from p2pcount.io.images import load_image, to_rgb
 from p2pcount.io.limits import DEFAULT_MAX_PIXELS
-from p2pcount.model.anchors import PointDecoder
-from p2pcount.model.network import SIZE_DIVISOR, P2PNet
+from p2pcount.model.decoding import SIZE_DIVISOR, NumpyDecoder
 from p2pcount.output.result import CountResult
-from p2pcount.weights.checkpoint import load_model
+
+if TYPE_CHECKING:
+    import torch
+
+    from p2pcount.model.network import P2PNet
 
 ImageInput = str | Path | Image.Image | np.ndarray
 
@@ -50,9 +57,10 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def _check_tiling(tile_size: int, tile_above: int) -> None:
-    """Raise :class:`ConfigError` unless ``tile_size`` ≥ 1 and ``tile_above`` ≥ 0."""
-    if tile_size < 1 or tile_above < 0:
+def _check_tiling(tile_size: int | None, tile_above: int | None) -> None:
+    """Raise :class:`ConfigError` unless ``tile_size`` ≥ 1 and ``tile_above`` ≥ 0 (None: the
+    backend's default, always valid)."""
+    if (tile_size is not None and tile_size < 1) or (tile_above is not None and tile_above < 0):
         raise ConfigError("tile_size must be positive and tile_above non-negative")
 
 
@@ -82,19 +90,19 @@ def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
 class _Region:
     """Candidates of one image region, in image coordinates."""
 
-    keys: torch.Tensor  # (P,) global candidate index: (cell row · cells_w + col) · N + anchor
-    points: torch.Tensor  # (P, 2)
-    scores: torch.Tensor  # (P,)
+    keys: np.ndarray  # (P,) global candidate index: (cell row · cells_w + col) · N + anchor
+    points: np.ndarray  # (P, 2) float32
+    scores: np.ndarray  # (P,) float32
     count: int
     soft: float
     variance: float  # of the soft count, Σ p(1 − p)
-    cells: torch.Tensor  # (rows, cols) max probability per core cell
-    density: torch.Tensor  # (rows, cols) sum of the probabilities per core cell
+    cells: np.ndarray  # (rows, cols) max probability per core cell
+    density: np.ndarray  # (rows, cols) sum of the probabilities per core cell
     cell_origin: tuple[int, int]  # (row, col) of cells[0, 0] in the image's cell grid
     # Every candidate of the core (keep_candidates only): keys, points (Q, 2), scores (Q,).
-    all_keys: torch.Tensor | None = None
-    all_points: torch.Tensor | None = None
-    all_scores: torch.Tensor | None = None
+    all_keys: np.ndarray | None = None
+    all_points: np.ndarray | None = None
+    all_scores: np.ndarray | None = None
 
 
 class Counter:
@@ -106,8 +114,10 @@ class Counter:
         source: where the weights came from, for reports.
         precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA) or ``"auto"`` (bf16 on CPUs
             with native bf16, fp16 autocast on CUDA, fp32 elsewhere).
-        tile_size: core size (pixels, rounded up to a multiple of 16) of tiles.
-        tile_above: images with more pixels than this are counted in tiles; 0 = never.
+        tile_size: core size (pixels, rounded up to a multiple of 16) of tiles; None: the
+            backend's :attr:`~p2pcount.infer.backends.base.InferenceBackend.default_tile_size`.
+        tile_above: images with more pixels than this are counted in tiles; 0 = never;
+            None: the backend's ``default_tile_above``.
         copy_model: leave ``model`` untouched (False: convert it in place, saving memory).
 
     Attributes:
@@ -127,10 +137,12 @@ class Counter:
         device: str | torch.device = "auto",
         source: str = "",
         precision: str = "fp32",
-        tile_size: int = DEFAULT_TILE_SIZE,
-        tile_above: int = DEFAULT_TILE_ABOVE,
+        tile_size: int | None = None,
+        tile_above: int | None = None,
         copy_model: bool = True,
     ) -> None:
+        from p2pcount.infer.backends.torch import TorchBackend
+
         _check_tiling(tile_size, tile_above)
         self._attach(
             TorchBackend(model, device, precision, copy_model), source, tile_size, tile_above
@@ -141,8 +153,8 @@ class Counter:
         cls,
         backend: InferenceBackend,
         source: str = "",
-        tile_size: int = DEFAULT_TILE_SIZE,
-        tile_above: int = DEFAULT_TILE_ABOVE,
+        tile_size: int | None = None,
+        tile_above: int | None = None,
     ) -> Counter:
         """A counter whose forward passes ``backend`` runs (device and precision are the
         backend's); ``source``, ``tile_size`` and ``tile_above`` as for the class."""
@@ -152,34 +164,63 @@ class Counter:
         return counter
 
     def _attach(
-        self, backend: InferenceBackend, source: str, tile_size: int, tile_above: int
+        self,
+        backend: InferenceBackend,
+        source: str,
+        tile_size: int | None,
+        tile_above: int | None,
     ) -> None:
         self.backend = backend
         self.config = backend.config
         self.device = backend.device
         self.source = source
-        self.tile_size = -(-tile_size // SIZE_DIVISOR) * SIZE_DIVISOR
-        self.tile_above = tile_above
+        size = backend.default_tile_size if tile_size is None else tile_size
+        self.tile_size = -(-size // SIZE_DIVISOR) * SIZE_DIVISOR
+        self.tile_above = backend.default_tile_above if tile_above is None else tile_above
         self.margin = tile_margin(backend.receptive_field, self.config.stride, SIZE_DIVISOR)
-        self.decoder = PointDecoder(self.config)
+        self.decoder = NumpyDecoder(self.config)
         self.keep_candidates = False
 
     @classmethod
     def from_weights(
-        cls, path: str | Path, device: str | torch.device = "auto", **kwargs
+        cls,
+        path: str | Path,
+        device: str | torch.device = "auto",
+        backend: str = "auto",
+        precision: str = "fp32",
+        threads: int | None = None,
+        **kwargs: int | None,
     ) -> Counter:
-        """Load a ``.safetensors`` or ``.pth`` file (ours or the original release's).
+        """Load a ``.safetensors`` or ``.pth`` file (ours or the original release's), run by
+        ``backend`` (:func:`~p2pcount.infer.backends.selection.load_backend`).
 
-        ``kwargs``: ``precision``, ``tile_size``, ``tile_above`` (see the class).
+        Args:
+            path: the weights file.
+            device: as for the class.
+            backend: ``"auto"`` (as on the command line: PyTorch on CUDA, ncnn on the CPU,
+                falling back to PyTorch with a warning where ncnn cannot run the model),
+                ``"torch"`` or ``"ncnn"``.
+            precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` or ``"auto"``: see the
+                class for PyTorch, :func:`~p2pcount.infer.backends.ncnn.ncnn_precision` for
+                ncnn's storage.
+            threads: compute threads (None: ncnn every core, PyTorch its own default).
+            kwargs: ``tile_size``, ``tile_above`` (see the class).
+
+        Raises :class:`~p2pcount.errors.ConfigError` for bad options and
+        :class:`~p2pcount.errors.WeightsError` for weights that cannot be read.
         """
-        model = load_model(path)
-        return cls(model, device=device, source=str(path), copy_model=False, **kwargs)
+        from p2pcount.infer.backends.selection import load_backend
+
+        chosen = load_backend(path, backend, str(device), precision, threads)
+        return cls.from_backend(chosen, source=str(path), **kwargs)
 
     @classmethod
     def from_pretrained(
         cls, name: str | None = None, device: str | torch.device = "auto", **kwargs
     ) -> Counter:
-        """A named model (see ``p2pcount weights list``), downloaded and cached if needed.
+        """A named model (see ``p2pcount weights list``), downloaded and cached if needed;
+        ``device`` and ``kwargs`` (``backend``, ``precision``, ``threads``, ``tile_size``,
+        ``tile_above``) as for :meth:`from_weights`.
 
         Without a name, the command line's default: ``$P2PCOUNT_WEIGHTS`` if set, else
         :data:`~p2pcount.weights.registry.DEFAULT_MODEL` (``shtech-a``).
@@ -231,7 +272,6 @@ class Counter:
     def needs_tiling(self, width: int, height: int) -> bool:
         return 0 < self.tile_above < width * height
 
-    @torch.inference_mode()
     def count_batch(
         self,
         images: Sequence[ImageInput],
@@ -281,7 +321,7 @@ class Counter:
             regions.append(region)
         return self._result(regions, width, height, threshold)
 
-    def forward_maps(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_maps(self, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """B same-sized (H, W, 3) uint8 images → float32 offsets (B, 2N, h, w) and logits
         (B, N, h, w), the backend's (see :meth:`InferenceBackend.forward_maps`)."""
         return self.backend.forward_maps(np.stack(arrays))
@@ -302,19 +342,20 @@ class Counter:
         offsets, logits = self.forward_maps(arrays)
         grid_h, grid_w = logits.shape[-2:]
         decoded = self.decoder(offsets, logits)
-        shift = decoded.anchors.new_tensor(origin).view(2, 1, 1, 1)
-        ax, ay = decoded.anchors + shift  # (N, h, w) each, image coordinates
+        shift = np.array(origin, np.float32)  # (x, y)
+        ax = decoded.anchors[0] + shift[0]  # (N, h, w), image coordinates
+        ay = decoded.anchors[1] + shift[1]
         x0, y0, x1, y1 = core
         mask = (ax >= x0) & (ax < x1) & (ay >= y0) & (ay < y1)  # (N, h, w)
         stride, n = self.config.stride, self.config.num_anchors
         first_row, first_col = origin[1] // stride, origin[0] // stride
         # Global candidate index, cells row-major and anchors innermost, to merge tiles.
-        rows = torch.arange(grid_h, device=logits.device).view(1, grid_h, 1) + first_row
-        cols = torch.arange(grid_w, device=logits.device).view(1, 1, grid_w) + first_col
-        anchor_index = torch.arange(n, device=logits.device).view(n, 1, 1)
+        rows = np.arange(grid_h).reshape(1, grid_h, 1) + first_row
+        cols = np.arange(grid_w).reshape(1, 1, grid_w) + first_col
+        anchor_index = np.arange(n).reshape(n, 1, 1)
         cells_w = -(-image_width // stride)
-        keys = ((rows * cells_w + cols) * n + anchor_index).permute(1, 2, 0)  # (h, w, N)
-        mask_hwn = mask.permute(1, 2, 0)
+        keys = ((rows * cells_w + cols) * n + anchor_index).transpose(1, 2, 0)  # (h, w, N)
+        mask_hwn = mask.transpose(1, 2, 0)
         cell_rows = slice(y0 // stride - first_row, -(-y1 // stride) - first_row)
         cell_cols = slice(x0 // stride - first_col, -(-x1 // stride) - first_col)
         counts = hard_count(decoded.scores, threshold, mask).tolist()
@@ -322,8 +363,8 @@ class Counter:
         variances = soft_variance(decoded.scores, mask).tolist()
         regions = []
         for b in range(logits.shape[0]):
-            scores = (decoded.scores[b] * mask).permute(1, 2, 0)  # (h, w, N)
-            points = decoded.points[b].permute(2, 3, 1, 0) + shift.view(1, 1, 1, 2)
+            scores = (decoded.scores[b] * mask).transpose(1, 2, 0)  # (h, w, N)
+            points = decoded.points[b].transpose(2, 3, 1, 0) + shift  # (h, w, N, 2)
             keep = (scores > threshold) & mask_hwn
             every = (
                 (keys[mask_hwn], points[mask_hwn], scores[mask_hwn])
@@ -338,8 +379,8 @@ class Counter:
                     count=counts[b],
                     soft=softs[b],
                     variance=variances[b],
-                    cells=scores.amax(dim=-1)[cell_rows, cell_cols],
-                    density=scores.sum(dim=-1)[cell_rows, cell_cols],
+                    cells=scores.max(axis=-1)[cell_rows, cell_cols],
+                    density=scores.sum(axis=-1)[cell_rows, cell_cols],
                     cell_origin=(y0 // stride, x0 // stride),
                     all_keys=every[0],
                     all_points=every[1],
@@ -353,36 +394,33 @@ class Counter:
     ) -> CountResult:
         """Merge the regions of one image into its result (points in candidate order)."""
         stride = self.config.stride
-        cell_scores = torch.zeros(-(-height // stride), -(-width // stride))
-        density = torch.zeros_like(cell_scores)
+        cell_scores = np.zeros((-(-height // stride), -(-width // stride)), np.float32)
+        density = np.zeros_like(cell_scores)
         for region in regions:
             rows, cols = region.cells.shape
             row, col = region.cell_origin
-            cell_scores[row : row + rows, col : col + cols] = region.cells.cpu()
-            density[row : row + rows, col : col + cols] = region.density.cpu()
-        keys = torch.cat([r.keys for r in regions])
-        order = torch.argsort(keys)
-        points = torch.cat([r.points for r in regions])[order]
-        bounds = points.new_tensor([width, height])
-        points = torch.minimum(points.clamp_min(0), bounds)
+            cell_scores[row : row + rows, col : col + cols] = region.cells
+            density[row : row + rows, col : col + cols] = region.density
+        bounds = np.array([width, height], np.float32)
+        order = np.argsort(np.concatenate([r.keys for r in regions]))
+        points = np.concatenate([r.points for r in regions])[order]
         candidates = candidate_scores = None
         if self.keep_candidates:
-            every = torch.argsort(torch.cat([r.all_keys for r in regions]))
-            every_points = torch.cat([r.all_points for r in regions])[every]
-            every_points = torch.minimum(every_points.clamp_min(0), bounds)
-            candidates = every_points.cpu().numpy().astype(np.float32)
-            every_scores = torch.cat([r.all_scores for r in regions])[every]
-            candidate_scores = every_scores.cpu().numpy().astype(np.float32)
+            every = np.argsort(np.concatenate([r.all_keys for r in regions]))
+            every_points = np.concatenate([r.all_points for r in regions])[every]
+            candidates = np.clip(every_points, 0, bounds).astype(np.float32)
+            every_scores = np.concatenate([r.all_scores for r in regions])[every]
+            candidate_scores = every_scores.astype(np.float32)
         return CountResult(
             width=width,
             height=height,
             count=sum(r.count for r in regions),
             soft_count=sum(r.soft for r in regions),
             soft_variance=sum(r.variance for r in regions),
-            points=points.cpu().numpy().astype(np.float32),
-            scores=torch.cat([r.scores for r in regions])[order].cpu().numpy().astype(np.float32),
-            cell_scores=cell_scores.numpy(),
-            cell_density=density.numpy(),
+            points=np.clip(points, 0, bounds).astype(np.float32),
+            scores=np.concatenate([r.scores for r in regions])[order].astype(np.float32),
+            cell_scores=cell_scores,
+            cell_density=density,
             threshold=threshold,
             candidates=candidates,
             candidate_scores=candidate_scores,

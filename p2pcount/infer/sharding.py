@@ -29,10 +29,13 @@ def count_sharded(
     *,
     batch_size: int = 1,
     max_pixels: int | None = None,
+    keep_density: bool = False,
 ) -> Iterator[Merged]:
     """Count this rank's share of ``inputs``; on rank 0 yield every input's outcome in input
     order, round by round (other ranks yield nothing). Every rank must iterate to the end:
-    each round is a collective gather. Results travel without their ``cell_scores``."""
+    each round is a collective gather. Results travel without their ``cell_scores``, and
+    without their ``cell_density`` unless ``keep_density`` (their candidates travel when the
+    counter keeps them)."""
     step = ROUND_PER_RANK * info.world_size
     for start in range(0, len(inputs), step):
         mine = list(range(start + info.rank, min(start + step, len(inputs)), info.world_size))
@@ -47,7 +50,8 @@ def count_sharded(
         for index, outcome in zip(mine, outcomes, strict=True):
             if outcome.result is not None:
                 outcome.result.cell_scores = outcome.result.cell_scores[:0]  # maps not sent
-                outcome.result.cell_density = None
+                if not keep_density:
+                    outcome.result.cell_density = None
             local.append((index, outcome.error, outcome.result))
         gathered = gather_to_main(local, info)
         if info.is_main:

@@ -14,7 +14,9 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-#: Default tile core (pixels per side) and the image size (pixels) above which tiling starts.
+#: Default tile core (pixels per side) and the image size (pixels) above which tiling starts:
+#: PyTorch's, and every backend's that sets no other (``InferenceBackend.default_tile_size``
+#: and ``default_tile_above``, :mod:`p2pcount.infer.backends.base`).
 DEFAULT_TILE_SIZE = 1024
 DEFAULT_TILE_ABOVE = 2048 * 2048
 

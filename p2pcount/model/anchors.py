@@ -1,38 +1,36 @@
-"""Anchor points and decoding of P2PNet's prediction maps.
+"""Anchor points and decoding of P2PNet's prediction maps in torch, for training (the loss
+needs autograd) and export (a trace sees every step).
 
-Shapes follow the specification (``shared/seeds``): for an input of H × W pixels and
-stride S the prediction grid is h × w = H/S × W/S cells; each cell holds N anchors.
-
-* anchors: (2, N, h, w), slice 0 holds x and slice 1 holds y, in pixels of the input
-  image, origin at its top-left corner. Cell (i, j) (row i, column j) is centred at
-  ``((j + 0.5) S, (i + 0.5) S)``; for N = 4 its anchors sit at ``centre ± S/4`` in the
-  order (−,−), (+,−), (−,+), (+,+) for (x, y), x varying fastest.
-* regression output: (B, 2N, h, w), the N x-offsets first, then the N y-offsets.
-* classification output: (B, N, h, w), one logit per anchor.
-* points = anchors + offset_scale × offsets viewed as (B, 2, N, h, w).
+The arithmetic is :mod:`p2pcount.model.decoding`'s (shapes and anchor order are described
+there), shared with inference's NumPy decoding; this module adds torch's sigmoid, the
+anchors memoized per device and dtype, and the flattening of candidates for the loss.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import torch
 
-from p2pcount.model.config import ModelConfig, anchor_lattice_side
+from p2pcount.model.config import ModelConfig
+from p2pcount.model.decoding import (
+    Decoded,
+    anchor_lattice,
+    anchor_offsets,
+    decode_points,
+    valid_anchor_mask,
+)
 
-
-def anchor_offsets(num_anchors: int, stride: int) -> tuple[list[float], list[float]]:
-    """Per-anchor (dx, dy) from the cell centre in pixels, x varying fastest.
-
-    N = k² anchors sit on a k × k lattice spread evenly over the cell: for N = 4 and
-    S = 8 that is dx, dy ∈ {−2, +2}, giving (−2,−2), (+2,−2), (−2,+2), (+2,+2).
-    """
-    k = anchor_lattice_side(num_anchors)
-    steps = [((m + 0.5) / k - 0.5) * stride for m in range(k)]
-    dx = [steps[m % k] for m in range(num_anchors)]
-    dy = [steps[m // k] for m in range(num_anchors)]
-    return dx, dy
+__all__ = [
+    "AnchorCache",
+    "Decoded",
+    "PointDecoder",
+    "anchor_offsets",
+    "decode",
+    "flatten_proposals",
+    "make_anchors",
+    "valid_anchor_mask",
+]
 
 
 def make_anchors(
@@ -44,18 +42,14 @@ def make_anchors(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Anchor points of an H × W input as a (2, N, H//S, W//S) tensor of pixel coordinates.
+    """Anchor points of an H × W input as a (2, N, H//S, W//S) tensor of pixel coordinates
+    (:func:`~p2pcount.model.decoding.anchor_lattice` in torch).
 
     Slice 0 holds x (from the column index j), slice 1 holds y (from the row index i).
     """
-    grid_h, grid_w = height // stride, width // stride
-    ys = (torch.arange(grid_h, device=device, dtype=dtype) + 0.5) * stride
-    xs = (torch.arange(grid_w, device=device, dtype=dtype) + 0.5) * stride
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
-    dx, dy = anchor_offsets(num_anchors, stride)
-    dx_t = torch.tensor(dx, device=device, dtype=dtype).view(num_anchors, 1, 1)
-    dy_t = torch.tensor(dy, device=device, dtype=dtype).view(num_anchors, 1, 1)
-    return torch.stack([grid_x + dx_t, grid_y + dy_t], dim=0)  # (2, N, h, w)
+    return anchor_lattice(
+        height // stride, width // stride, stride, num_anchors, torch, device=device, dtype=dtype
+    )
 
 
 class AnchorCache:
@@ -98,27 +92,9 @@ class AnchorCache:
         return anchors
 
 
-@dataclass
-class Decoded:
-    """Dense candidates of a batch.
-
-    Attributes:
-        points: (B, 2, N, h, w) candidate head positions in pixels, slice 0 x, slice 1 y.
-        scores: (B, N, h, w) probabilities in [0, 1] that each candidate is a person.
-        anchors: (2, N, h, w) the anchor points (pixels) the offsets were added to.
-        valid: (N, h, w) bool, True where the anchor lies inside the image (not in its
-            padding), when the image size was given; else None.
-    """
-
-    points: torch.Tensor
-    scores: torch.Tensor
-    anchors: torch.Tensor | None = None
-    valid: torch.Tensor | None = None
-
-
 def decode(
     offsets: torch.Tensor, logits: torch.Tensor, anchors: torch.Tensor, offset_scale: float
-) -> Decoded:
+) -> Decoded[torch.Tensor]:
     """Turn raw head outputs into candidate points and probabilities.
 
     Args:
@@ -127,13 +103,16 @@ def decode(
         anchors: (2, N, h, w) anchor points in pixels (see :func:`make_anchors`).
         offset_scale: pixels per unit of regression output.
     """
-    batch, two_n, grid_h, grid_w = offsets.shape
-    points = anchors + offset_scale * offsets.view(batch, 2, two_n // 2, grid_h, grid_w)
-    return Decoded(points=points, scores=torch.sigmoid(logits), anchors=anchors)
+    return Decoded(
+        points=decode_points(offsets, anchors, offset_scale),
+        scores=torch.sigmoid(logits),
+        anchors=anchors,
+    )
 
 
 class PointDecoder:
-    """The one decoding of every caller (counting, export, training): the anchors of the
+    """The torch decoding of training and export (inference's is
+    :class:`~p2pcount.model.decoding.NumpyDecoder`, the same arithmetic): the anchors of the
     output grid (memoized unless ``cache_size`` is 0, as a traced export needs), the points
     and probabilities, and, given the image size, which candidates lie inside the image.
 
@@ -163,7 +142,7 @@ class PointDecoder:
         offsets: torch.Tensor,
         logits: torch.Tensor,
         image_size: tuple[int, int] | None = None,
-    ) -> Decoded:
+    ) -> Decoded[torch.Tensor]:
         """Decode (B, 2N, h, w) offsets and (B, N, h, w) logits; ``image_size`` (H, W) in
         pixels, when given, fills :attr:`Decoded.valid`."""
         grid_h, grid_w = logits.shape[-2:]
@@ -186,8 +165,3 @@ def flatten_proposals(
         points.permute(0, 3, 4, 2, 1).reshape(batch, -1, 2),
         logits.permute(0, 2, 3, 1).reshape(batch, -1),
     )
-
-
-def valid_anchor_mask(anchors: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(N, h, w) bool: True where the anchor lies inside an H × W image (not in padding)."""
-    return (anchors[0] < width) & (anchors[1] < height)

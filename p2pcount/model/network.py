@@ -20,14 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from p2pcount.model.config import ModelConfig
+from p2pcount.model.decoding import SIZE_DIVISOR
 
 #: VGG16's convolution widths, "M" for a 2×2 max-pool (torchvision's configuration "D").
 VGG16_LAYOUT: tuple[int | str, ...] = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512,
 )  # fmt: skip
-
-#: The model needs H and W divisible by this so that the upsampled C5 matches C4.
-SIZE_DIVISOR = 16
 
 
 def vgg16_features(batch_norm: bool) -> nn.Sequential:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, ClassVar
 
+from p2pcount.infer.tiling import DEFAULT_TILE_ABOVE, DEFAULT_TILE_SIZE
+
 if TYPE_CHECKING:
     import numpy as np
-    import torch
 
     from p2pcount.model.config import ModelConfig
 
@@ -31,9 +32,15 @@ class InferenceBackend(abc.ABC):
         receptive_field: side (pixels) of the input square one output cell sees; tiles
             overlap by enough to cover it (:func:`~p2pcount.infer.tiling.tile_margin`).
         device: where the network runs, for reports (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        default_tile_size: tile core (pixels per side) a Counter uses when given none; a
+            backend that needs more memory per pixel than PyTorch sets a smaller one.
+        default_tile_above: image size (pixels) above which a Counter given no
+            ``tile_above`` counts in tiles, likewise.
     """
 
     name: ClassVar[str]
+    default_tile_size: ClassVar[int] = DEFAULT_TILE_SIZE
+    default_tile_above: ClassVar[int] = DEFAULT_TILE_ABOVE
 
     def __init__(self, config: ModelConfig, receptive_field: int, device: str) -> None:
         self.config = config
@@ -41,7 +48,7 @@ class InferenceBackend(abc.ABC):
         self.device = device
 
     @abc.abstractmethod
-    def forward_maps(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The raw maps of a batch of images, as :meth:`P2PNet.forward
         <p2pcount.model.network.P2PNet.forward>` computes them.
 
@@ -53,8 +60,9 @@ class InferenceBackend(abc.ABC):
         Returns:
             offsets (B, 2N, h, w), the N x-offsets then the N y-offsets, in units of
             ``config.offset_scale`` pixels, and logits (B, N, h, w), one per anchor; both
-            float32 torch tensors, on the backend's device, for the padded grid
-            h = ⌈H/16⌉·2, w = ⌈W/16⌉·2 (cells of ``config.stride`` = 8 pixels). Decoding is
-            torch code today: a runtime that computes in NumPy wraps its maps with
-            ``torch.from_numpy`` (no copy).
+            float32 NumPy arrays in host memory (a backend on an accelerator copies them
+            back: the maps are small), for the padded grid h = ⌈H/16⌉·2, w = ⌈W/16⌉·2
+            (cells of ``config.stride`` = 8 pixels). The Counter decodes them in NumPy
+            (:class:`~p2pcount.model.decoding.NumpyDecoder`), so a backend that does not
+            need torch keeps counting free of it.
         """

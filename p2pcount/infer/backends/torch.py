@@ -47,9 +47,9 @@ class TorchBackend(InferenceBackend):
         self.net = inference_network(model, self.torch_device, self.weight_dtype, copy_model)
 
     @torch.inference_mode()
-    def forward_maps(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """See :meth:`InferenceBackend.forward_maps`; on CUDA the batch goes through pinned
-        memory, and the maps stay on the GPU."""
+        memory and the maps come back to the host."""
         pixels = torch.from_numpy(batch)  # (B, H, W, 3): channels-last as NCHW
         if self.torch_device.type == "cuda":
             pixels = pixels.pin_memory().to(self.torch_device, non_blocking=True)
@@ -60,4 +60,4 @@ class TorchBackend(InferenceBackend):
             enabled=self.autocast_dtype is not None,
         ):
             offsets, logits = self.net(images)
-        return offsets.float(), logits.float()
+        return offsets.float().cpu().numpy(), logits.float().cpu().numpy()
