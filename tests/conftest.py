@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,14 @@ def constant_model(logit: float, offset: float = 0.0, backbone: str = "vgg16") -
             head.output.weight.zero_()
             head.output.bias.fill_(value)
     return model.eval()
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a subprocess that a test stops with SIGINT (Ctrl-C): a test run
+    started in the background by a non-interactive shell (``pytest &``, ``nohup``) inherits
+    SIGINT ignored, and Python leaves an ignored SIGINT ignored, so the child would never
+    see Ctrl-C; restore the default so that it installs its KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session", autouse=True)

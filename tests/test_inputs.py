@@ -23,6 +23,7 @@ from p2pcount.cli import app
 from p2pcount.errors import ImageError
 from p2pcount.io.images import load_image
 from p2pcount.io.inputs import InputScan, image_suffixes, list_folder
+from tests.conftest import default_sigint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,6 +171,7 @@ def start_counting_stdin(weights: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"},
+        preexec_fn=default_sigint,
     )
 
 

@@ -23,6 +23,7 @@ from p2pcount import Counter
 from p2pcount.cli import app
 from p2pcount.data.synthetic import generate_scene
 from p2pcount.io.video import VideoReader
+from tests.conftest import default_sigint
 from tests.videos import numbered_frames, serve_videos, write_video
 
 FRAME = re.compile(r"^(\d+(?:\.\d)?)\t(.+)#t=(\d+\.\d{3})$")
@@ -190,6 +191,7 @@ def test_ctrl_c_ends_a_live_stream_cleanly(all_heads_weights, tmp_path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            preexec_fn=default_sigint,
         )
         try:
             first = process.stdout.readline()

@@ -10,11 +10,6 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-#: Longest uninterrupted wait (seconds) of the consumer: a signal such as Ctrl-C that the
-#: kernel hands to another thread (one blocked reading stdin, say) only reaches Python's
-#: handler when the main thread runs again, so the main thread never blocks for longer.
-WAKE_EVERY = 0.1
-
 
 class Feed(Generic[T]):
     """The items of an iterable, taken without waiting when asked to.
@@ -77,13 +72,10 @@ class Feed(Generic[T]):
         if self._queue is None:
             item = next(self._items, self._END)
         else:
-            while True:
-                try:
-                    item = self._queue.get(timeout=WAKE_EVERY) if wait else self._queue.get_nowait()
-                    break
-                except queue.Empty:
-                    if not wait:
-                        return None
+            try:
+                item = self._queue.get(block=wait)
+            except queue.Empty:
+                return None
         if item is self._END or isinstance(item, BaseException):
             self.done = True
             if isinstance(item, BaseException):

@@ -221,7 +221,7 @@ class NewestFrame(Generic[T]):
         the last item was taken (the producer's error, if any, is raised instead)."""
         with self._changed:
             while not (self._has_item or self._finished):
-                self._changed.wait(timeout=0.1)  # short waits: Ctrl-C is handled promptly
+                self._changed.wait()
             if self._has_item:
                 item, self._item, self._has_item = self._item, None, False
                 return item
