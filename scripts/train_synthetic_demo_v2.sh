@@ -14,6 +14,11 @@
 # turn) and the textured half of v1's person-free seed 8; validation: 60 varied scenes
 # (seed 44) and v1's 40 person-free scenes (seed 9).
 #
+# Progress: epochs 1-2 ran on 2026-11-29 (58 and 40 min on 2 shared cores; val MAE 15.3 then
+# 20.3); epoch 1, the best, is weights/synthetic-demo-v2-wip.safetensors (float16, log
+# beside it), not bundled: it passes every corruption target but fires on cluttered and noisy
+# person-free scenes (README, "Robustness"). runs/ does not outlive a session: continue from
+# it with `--init-weights weights/synthetic-demo-v2-wip.safetensors` (the last option wins).
 # Usage: scripts/train_synthetic_demo_v2.sh [extra p2pcount train options, e.g. --resume]
 #        SMOKE=1 scripts/train_synthetic_demo_v2.sh   # tiny sets, 1 epoch, *-smoke folders
 set -euo pipefail
