@@ -21,7 +21,7 @@ from p2pcount import Counter
 from p2pcount.cli import app
 from p2pcount.data.datasets import load_dataset
 from p2pcount.evaluate.evaluation import evaluate
-from tests.conftest import constant_model
+from tests.conftest import cached, constant_model
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_broken_weights_and_overlays_into_the_dataset_are_refused(
     from p2pcount.weights.checkpoint import save_weights
 
     runner = CliRunner()
-    nan = save_weights(weights_dir / "nan.safetensors", constant_model(logit=float("nan")))
+    nan = cached(save_weights(weights_dir / "nan.safetensors", constant_model(float("nan"))))
     result = runner.invoke(app, ["eval", str(toy_dataset), "-w", str(nan), "--format", "json"])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == (

@@ -35,6 +35,7 @@ from p2pcount.model.config import ModelConfig
 from p2pcount.model.folding import receptive_field
 from p2pcount.model.network import P2PNet
 from p2pcount.weights.checkpoint import save_weights
+from tests.conftest import constant_model
 
 #: Odd sizes and sizes that are not multiples of 16, (height, width).
 SIZES = [(37, 53), (64, 80), (100, 33), (16, 1)]
@@ -311,7 +312,7 @@ def test_cli_passes_backend_and_threads(command, random_weights, tmp_path, monke
     seen = []
     load = selection.load_backend
 
-    def spy(weights, backend, device, precision, threads):
+    def spy(weights, backend, device, precision, threads, notify=None):
         seen.append((backend, threads))
         return load(weights, "torch", device, precision, None)
 
@@ -400,3 +401,19 @@ def test_cli_tiles_as_the_backend_says_unless_told(
     assert seen == shapes
     torch_run = runner.invoke(app, [*args, "torch"])
     assert float(ncnn.stdout.split()[0]) == pytest.approx(float(torch_run.stdout.split()[0]), 1e-4)
+
+
+def test_the_first_count_with_new_weights_says_it_builds_the_ncnn_model(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """One line on stderr the first time (a few seconds of work), none once cached."""
+    monkeypatch.setenv("P2PCOUNT_HOME", str(tmp_path / "home"))
+    weights = save_weights(tmp_path / "new.safetensors", constant_model(logit=2.0))
+    image = tmp_path / "a.png"
+    Image.new("RGB", (32, 16)).save(image)
+    args = ["count", str(image), "-w", str(weights), "--backend", "ncnn"]
+    first, second = (CliRunner().invoke(app, args) for _ in range(2))
+    assert first.exit_code == second.exit_code == 0 and first.stdout == second.stdout
+    folder = next((tmp_path / "home" / "ncnn").iterdir())
+    assert first.stderr == f"{weights}: building its ncnn model once (cached in {folder})\n"
+    assert second.stderr == ""

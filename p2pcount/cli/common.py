@@ -61,7 +61,7 @@ def load_counter(
 
     with usage_errors():
         path = resolve_weights(weights, notify=message, progress=download_progress)
-        chosen = load_backend(path, backend, device, precision, threads)
+        chosen = load_backend(path, backend, device, precision, threads, notify=message)
         return Counter.from_backend(chosen, source=str(path), **options)
 
 

@@ -10,6 +10,7 @@ This module imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,14 +64,22 @@ def compare_maps(
     return Verdict(offsets_error=errors[0], logits_error=errors[1], agrees=agrees)
 
 
-def build_entry(weights: Path, folder: Path, threads: int | None = None) -> CacheEntry:
+def build_entry(
+    weights: Path,
+    folder: Path,
+    threads: int | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> CacheEntry:
     """Build the ncnn model of ``weights`` into the cache entry ``folder``, check it on the
-    probe image (``threads`` compute threads) and record the verdict.
+    probe image (``threads`` compute threads) and record the verdict; ``notify`` is told in
+    one line once the weights are read (the rest takes a few seconds).
 
     Raises :class:`~p2pcount.errors.WeightsError` for weights that cannot be read, OSError
     when the cache cannot be written.
     """
     model = load_model(weights)
+    if notify is not None:
+        notify(f"{weights}: building its ncnn model once (cached in {folder})")
     field = receptive_field(model)
     reference = TorchBackend(model, "cpu", "fp32", copy_model=False)
     state = {key: value.float().numpy() for key, value in reference.net.state_dict().items()}

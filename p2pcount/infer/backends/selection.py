@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,7 @@ def load_backend(
     device: str = "auto",
     precision: str = "auto",
     threads: int | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> InferenceBackend:
     """The backend that runs the model of ``weights`` (``.safetensors`` or ``.pth``).
 
@@ -82,6 +84,8 @@ def load_backend(
             :func:`~p2pcount.infer.precision.choose_precision` for PyTorch.
         threads: compute threads of either backend (None: ncnn takes every core this process
             may run on, PyTorch its own default).
+        notify: called with a one-line message before the ncnn model of new weights is
+            built (a few seconds, once per weights file).
 
     Raises :class:`ConfigError` for bad options, :class:`~p2pcount.errors.WeightsError` for
     weights that cannot be read.
@@ -90,7 +94,7 @@ def load_backend(
         raise ConfigError(f"threads must be at least 1, not {threads}")
     weights = Path(weights)
     if choose_backend(backend, device) == "ncnn":
-        chosen = _ncnn_or_fallback(weights, precision, threads)
+        chosen = _ncnn_or_fallback(weights, precision, threads, notify)
         if chosen is not None:
             return chosen
         device = "cpu"
@@ -110,7 +114,12 @@ def _torch_backend(
     return TorchBackend(load_model(weights), device, precision, copy_model=False)
 
 
-def _ncnn_or_fallback(weights: Path, precision: str, threads: int | None) -> NcnnBackend | None:
+def _ncnn_or_fallback(
+    weights: Path,
+    precision: str,
+    threads: int | None,
+    notify: Callable[[str], None] | None = None,
+) -> NcnnBackend | None:
     """The ncnn backend of ``weights`` from the cache (built if missing or not intact), or
     None, after a warning, when ncnn cannot be used or its model disagrees with PyTorch."""
     from p2pcount.infer.backends.ncnn import ncnn_precision
@@ -135,7 +144,7 @@ def _ncnn_or_fallback(weights: Path, precision: str, threads: int | None) -> Ncn
         from p2pcount.infer.backends.ncnn_build import build_entry
 
         try:
-            entry = build_entry(weights, folder, threads)
+            entry = build_entry(weights, folder, threads, notify)
         except OSError as exc:
             _fall_back(f"cannot write the ncnn model cache in {folder} ({exc.strerror or exc})")
             return None
