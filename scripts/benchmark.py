@@ -286,15 +286,8 @@ def section_folder(weights: Path, workdir: Path, quick: bool, precision: str) ->
     from p2pcount.infer.batcher import count_paths
     from p2pcount.io.images import load_image
 
-    folder = workdir / "frames"
-    folder.mkdir(exist_ok=True)
-    rng = np.random.default_rng(2)
     n = 12 if quick else 50
-    for i in range(n):
-        array = rng.integers(0, 255, (768 // 8, 1024 // 8, 3), np.uint8)
-        Image.fromarray(array).resize((1024, 768), Image.Resampling.BILINEAR).save(
-            folder / f"{i:03d}.jpg", quality=90
-        )
+    folder = _write_jpeg_folder(workdir / "frames", n, seed=2)
     paths = sorted(str(p) for p in folder.iterdir())
     counter = Counter.from_weights(weights, device="cpu", precision=precision)
     decoded = [np.asarray(load_image(p)) for p in paths]
@@ -568,6 +561,18 @@ def section_backend(weights: Path, workdir: Path, quick: bool) -> None:
     )
 
 
+def _write_jpeg_folder(folder: Path, n: int, seed: int) -> Path:
+    """``folder`` holding ``n`` 1024x768 JPEGs of smooth random colour (quality 90)."""
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        array = rng.integers(0, 255, (768 // 8, 1024 // 8, 3), np.uint8)
+        Image.fromarray(array).resize((1024, 768), Image.Resampling.BILINEAR).save(
+            folder / f"{i:03d}.jpg", quality=90
+        )
+    return folder
+
+
 def _write_noise_image(path: Path, width: int, height: int) -> Path:
     """A ``width`` × ``height`` JPEG of smooth random colour (seed 3), for memory runs."""
     small = np.random.default_rng(3).integers(0, 255, (height // 16, width // 16, 3), np.uint8)
@@ -630,15 +635,8 @@ def section_folder_backends(weights: Path, workdir: Path, quick: bool) -> None:
     release's pipeline on AVX2 CPUs)."""
     from p2pcount.infer.backends.selection import load_backend
 
-    folder = workdir / "folder16"
-    folder.mkdir(exist_ok=True)
-    rng = np.random.default_rng(4)
     n = 8 if quick else 16
-    for i in range(n):
-        array = rng.integers(0, 255, (768 // 8, 1024 // 8, 3), np.uint8)
-        Image.fromarray(array).resize((1024, 768), Image.Resampling.BILINEAR).save(
-            folder / f"{i:03d}.jpg", quality=90
-        )
+    folder = _write_jpeg_folder(workdir / "folder16", n, seed=4)
     load_backend(weights, "ncnn", "cpu", "fp32")  # builds the cache entry
     count = [*P2PCOUNT, "count", str(folder), "-w", str(weights)]
     release = "the original release's pipeline (fp32)"
