@@ -266,7 +266,7 @@ def test_export_format_from_the_suffix_and_opset_checked(tmp_path, random_weight
     assert unknown.exit_code == 2
     assert unknown.stderr == (
         f"p2pcount: error: {tmp_path / 'm.bin'}: cannot tell the format from the suffix "
-        "(use .onnx or .pt, or --format)\n"
+        "(use .onnx, .pt or .param, or --format)\n"
     )
     args = ["export", str(random_weights), str(tmp_path / "m.onnx"), "--opset", "99"]
     future = runner.invoke(app, args)

@@ -1,1 +1,1 @@
-"""Exporting a model for other runtimes (ONNX, TorchScript)."""
+"""Exporting a model for other runtimes (ONNX, TorchScript, ncnn)."""

@@ -1,4 +1,4 @@
-"""Exporting a P2PNet to ONNX or TorchScript, for any input height and width.
+"""Exporting a P2PNet to ONNX, TorchScript or ncnn, for any input height and width.
 
 Input ``images``: (B, 3, H, W) float32 RGB in [0, 1] (normalization and padding happen
 inside the graph). Outputs, by ``outputs``:
@@ -9,10 +9,20 @@ inside the graph). Outputs, by ``outputs``:
   is ``(scores > threshold).sum(1)``, the soft count ``scores.sum(1)``.
 * ``"raw"``: the maps ``offsets`` (B, 2N, h, w) and ``logits`` (B, N, h, w), as
   :class:`~p2pcount.model.network.P2PNet` returns them.
+
+ncnn (``.param`` graph, ``.bin`` weights, and a ``.json`` description beside them) is
+written by the ncnn backend's own writer (:mod:`~p2pcount.infer.backends.ncnn_model`,
+batch norm folded) and ends at the raw maps: its input blob ``images`` is one image (3, H, W)
+already normalized with the config's mean and std and zero-padded right and bottom to
+multiples of 16, as ncnn apps prepare it (``Mat::substract_mean_normalize``; the ``.json``
+gives the values for pixels in 0–255), its outputs ``offsets`` (2N, h, w) and ``logits``
+(N, h, w).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -20,9 +30,12 @@ import torch
 from torch import nn
 
 from p2pcount.errors import ConfigError
-from p2pcount.export.formats import EXPORT_FORMATS, OUTPUTS
+from p2pcount.export.formats import EXPORT_FORMATS, OUTPUTS, RAW_ONLY, exported_files
+from p2pcount.infer.backends.ncnn_model import INPUT, LOGITS, OFFSETS, build_ncnn_model
 from p2pcount.io.atomic import atomic_path
 from p2pcount.model.anchors import PointDecoder, flatten_proposals
+from p2pcount.model.decoding import SIZE_DIVISOR
+from p2pcount.model.folding import inference_network
 from p2pcount.model.network import P2PNet
 
 
@@ -43,17 +56,29 @@ class PointsModel(nn.Module):
 def export_model(
     model: P2PNet, path: Path, fmt: str = "onnx", outputs: str = "points", opset: int = 18
 ) -> Path:
-    """Write ``model`` (eval mode, CPU, float32) to ``path`` in ``fmt``; returns ``path``."""
+    """Write ``model`` (eval mode, CPU, float32) to ``path`` in ``fmt``; returns ``path``.
+
+    ncnn also writes the files :func:`~p2pcount.export.formats.exported_files` names, and
+    only the ``"raw"`` outputs (a :class:`ConfigError` for ``"points"``).
+    """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
     if outputs not in OUTPUTS:
         raise ConfigError(f"unknown outputs {outputs!r} (use {', '.join(OUTPUTS)})")
+    if fmt in RAW_ONLY and outputs != "raw":
+        raise ConfigError(
+            f"{fmt} export writes the raw maps only (--outputs raw); the .json written beside "
+            "them says how to decode them"
+        )
     model = model.float().cpu().eval()
     module = PointsModel(model).eval() if outputs == "points" else model
     names = ["points", "scores"] if outputs == "points" else ["offsets", "logits"]
     example = torch.rand(1, 3, 64, 48)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "ncnn":
+            _export_ncnn(model, path)
+            return path
         with atomic_path(path) as tmp:
             if fmt == "onnx":
                 _export_onnx(module, example, tmp, names, opset)
@@ -64,6 +89,43 @@ def export_model(
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
+
+
+def _export_ncnn(model: P2PNet, path: Path) -> None:
+    """Write ``path`` (.param), its .bin and its .json (see the module's docstring)."""
+    net = inference_network(model, torch.device("cpu"))
+    state = {key: value.float().numpy() for key, value in net.state_dict().items()}
+    ncnn_model = build_ncnn_model(model.config, state)
+    config = model.config
+    description = {
+        "format": "p2pcount ncnn export",
+        "input": {
+            "blob": INPUT,
+            "layout": "(3, H, W) float32 RGB, one image",
+            "normalize": "(pixel / 255 - mean) / std, per channel",
+            "mean_255": [round(255 * m, 6) for m in config.mean],
+            "norm_255": [round(1 / (255 * s), 9) for s in config.std],
+            "pad": f"zeros right and bottom to multiples of {SIZE_DIVISOR}",
+        },
+        "outputs": {
+            OFFSETS: f"(2N, H/{config.stride}, W/{config.stride}): the N x-offsets, then "
+            "the N y-offsets; point = anchor + offset_scale * offset, px",
+            LOGITS: f"(N, H/{config.stride}, W/{config.stride}): one logit per anchor; "
+            "score = sigmoid(logit)",
+            "anchors": f"cell (i, j) is centred at ((j + 0.5) S, (i + 0.5) S), S = "
+            f"{config.stride} px; its N anchors on a square lattice around it, x fastest "
+            "(N = 4: centre ± S/4, in the order (-,-), (+,-), (-,+), (+,+))",
+        },
+        "config": dataclasses.asdict(config),
+    }
+    contents = [
+        ncnn_model.param.encode(),
+        ncnn_model.weights,
+        (json.dumps(description, indent=2) + "\n").encode(),
+    ]
+    for target, data in zip(exported_files(path, "ncnn"), contents, strict=True):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
 
 
 def _export_onnx(
