@@ -30,6 +30,23 @@ def constant_model(logit: float, offset: float = 0.0, backbone: str = "vgg16") -
     return model.eval()
 
 
+def random_model(backbone: str = "vgg16", seed: int = 3) -> P2PNet:
+    """Random weights, batch-norm statistics too, and heads scaled so that the maps reach
+    magnitudes of about 1 (random VGGs shrink their activations to about 0.03)."""
+    torch.manual_seed(seed)
+    model = P2PNet(ModelConfig(backbone=backbone)).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.1, 0.1)
+        for head in (model.regression, model.classification):
+            head.output.weight.mul_(50.0)
+    return model
+
+
 def default_sigint() -> None:
     """``preexec_fn`` of a subprocess that a test stops with SIGINT (Ctrl-C): a test run
     started in the background by a non-interactive shell (``pytest &``, ``nohup``) inherits

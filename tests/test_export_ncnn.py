@@ -12,25 +12,21 @@ import torch
 from typer.testing import CliRunner
 
 from p2pcount.cli import app
-from p2pcount.model.config import ModelConfig
+from p2pcount.infer.backends.ncnn import NcnnBackend
+from p2pcount.model.folding import receptive_field
 from p2pcount.model.network import P2PNet
 from p2pcount.weights.checkpoint import load_model, save_weights
+from tests.conftest import random_model
 
 ncnn = pytest.importorskip("ncnn")
 
 
-@pytest.fixture(scope="module")
-def bn_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A vgg16_bn P2PNet whose batch norms do something (the export folds them)."""
-    torch.manual_seed(3)
-    model = P2PNet(ModelConfig(backbone="vgg16_bn")).eval()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.1, 0.1)
-    return save_weights(tmp_path_factory.mktemp("bn") / "bn.safetensors", model)
+@pytest.fixture(scope="module", params=["vgg16", "vgg16_bn"])
+def lively_weights(request, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random weights whose maps reach magnitudes of about 1, batch norm doing something in
+    vgg16_bn (the export folds it)."""
+    folder = tmp_path_factory.mktemp("lively")
+    return save_weights(folder / f"{request.param}.safetensors", random_model(request.param))
 
 
 def _export(weights: Path, out: Path, *extra: str):
@@ -41,8 +37,14 @@ def _run_ncnn(param: Path, pixels: np.ndarray, description: dict) -> tuple[np.nd
     """Run the exported files as an ncnn app would: normalize with the .json's values, pad
     to multiples of 16 with zeros, extract both outputs."""
     net = ncnn.Net()
-    net.opt.use_fp16_packed = net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = False
-    net.opt.use_bf16_storage = False
+    for reduced in (
+        "fp16_packed",
+        "fp16_storage",
+        "fp16_arithmetic",
+        "bf16_storage",
+        "bf16_packed",
+    ):
+        setattr(net.opt, f"use_{reduced}", False)  # fp32 throughout, as PyTorch here
     assert net.load_param(str(param)) == 0
     assert net.load_model(str(param.with_suffix(".bin"))) == 0
     height, width = pixels.shape[:2]
@@ -62,9 +64,8 @@ def _run_ncnn(param: Path, pixels: np.ndarray, description: dict) -> tuple[np.nd
     return tuple(maps)
 
 
-@pytest.mark.parametrize("fixture", ["random_weights", "bn_weights"])
-def test_ncnn_export_gives_pytorchs_raw_maps(tmp_path, request, fixture) -> None:
-    weights = request.getfixturevalue(fixture)
+def test_ncnn_export_gives_pytorchs_raw_maps(tmp_path, lively_weights) -> None:
+    weights = lively_weights
     out = tmp_path / "exported" / "p2p.param"
     result = _export(weights, out)  # the format from the suffix, raw outputs by default
     assert result.exit_code == 0, result.stderr
@@ -89,9 +90,19 @@ def test_ncnn_export_gives_pytorchs_raw_maps(tmp_path, request, fixture) -> None
     with torch.no_grad():
         want = model(padded)
     assert offsets.shape == (8, 6, 8) and logits.shape == (4, 6, 8)
-    for got, expected in zip((offsets, logits), want, strict=True):
+    # What `count --backend ncnn` computes from the same pixels (its own preparation).
+    backend = NcnnBackend(
+        out, out.with_suffix(".bin"), model.config, receptive_field(model), "fp32", threads=1
+    )
+    for got, expected, counted in zip(
+        (offsets, logits), want, backend.forward_maps(pixels[None]), strict=True
+    ):
         expected = expected[0].numpy()
-        assert np.abs(got - expected).max() <= 1e-3 * max(1.0, np.abs(expected).max())
+        assert np.abs(expected).max() > 0.3  # maps of some size: a wrong graph shows
+        # ncnn's fp32 convolutions (Winograd, other summation orders) differ from PyTorch's by
+        # up to ~0.5 % of the peak on these random networks (heads scaled by 50).
+        assert np.abs(got - expected).max() <= 1e-2 * max(1.0, np.abs(expected).max())
+        np.testing.assert_allclose(got, counted[0], rtol=0, atol=1e-5)
 
 
 def test_ncnn_export_options_and_errors(tmp_path, random_weights) -> None:

@@ -33,29 +33,11 @@ from p2pcount.infer.backends.ncnn_model import build_ncnn_model
 from p2pcount.infer.backends.torch import TorchBackend
 from p2pcount.model.config import ModelConfig
 from p2pcount.model.folding import receptive_field
-from p2pcount.model.network import P2PNet
 from p2pcount.weights.checkpoint import save_weights
-from tests.conftest import constant_model
+from tests.conftest import constant_model, random_model
 
 #: Odd sizes and sizes that are not multiples of 16, (height, width).
 SIZES = [(37, 53), (64, 80), (100, 33), (16, 1)]
-
-
-def random_model(backbone: str) -> P2PNet:
-    """Random weights, batch-norm statistics too, and heads scaled so that the maps reach
-    magnitudes of about 1 (random VGGs shrink their activations to about 0.03)."""
-    torch.manual_seed(3)
-    model = P2PNet(ModelConfig(backbone=backbone)).eval()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.1, 0.1)
-        for head in (model.regression, model.classification):
-            head.output.weight.mul_(50.0)
-    return model
 
 
 @pytest.fixture(params=["vgg16", "vgg16_bn"], scope="module")

@@ -10,7 +10,7 @@ from p2pcount import Counter
 from p2pcount.infer.tiling import tile_margin
 from p2pcount.model.folding import fold_batchnorm, inference_network, receptive_field
 from p2pcount.model.network import P2PNet
-from tests.conftest import constant_model
+from tests.conftest import constant_model, random_model
 
 
 def _random_model(seed: int = 0) -> P2PNet:
@@ -64,15 +64,7 @@ def test_margin_covers_the_measured_receptive_field() -> None:
 
 
 def test_batchnorm_folding_is_exact() -> None:
-    torch.manual_seed(0)
-    from p2pcount.model.config import ModelConfig
-
-    model = P2PNet(ModelConfig(backbone="vgg16_bn")).eval()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
+    model = random_model("vgg16_bn", seed=0)
     net = inference_network(model, torch.device("cpu"))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # untouched
