@@ -217,6 +217,30 @@ def test_gamma_noise_and_blur_do_what_they_say() -> None:
     assert torch.equal(MotionBlur((5, 5))(grey), grey)  # flat stays flat
 
 
+def test_noise_never_buries_what_the_crop_shows() -> None:
+    """With a noise-to-signal cap, the added noise's standard deviation is at most that
+    share of the crop's own: a nearly black crop gets nearly none, a contrasted one all."""
+    torch.manual_seed(0)
+    stripes = torch.zeros(3, 64, 64)
+    stripes[:, :, ::2] = 0.04  # dark: std 0.02
+    dark = tv_tensors.Image(stripes)
+    faint = tv_tensors.Image(stripes + 0.48)  # std 0.02 too, away from the clipping
+    capped = RandomGaussianNoise((0.1, 0.1), max_ratio=0.5)(faint)
+    assert float((capped - faint).std()) == pytest.approx(0.01, rel=0.1)
+    bright = tv_tensors.Image(stripes * 12.5 + 0.25)  # std 0.25: the cap (0.125) is above 0.1
+    noisy = RandomGaussianNoise((0.1, 0.1), max_ratio=0.5)(bright)
+    assert float((noisy - bright).std()) == pytest.approx(0.1, rel=0.1)
+    flat = tv_tensors.Image(torch.full((3, 64, 64), 0.3))
+    assert torch.equal(RandomGaussianNoise((0.1, 0.1), max_ratio=0.5)(flat), flat)
+    # Shot noise: var = level / peak at each level; the peak is raised until the noise at the
+    # mean level (0.02) is at most half the std (0.02), i.e. peak >= 0.02 / 0.01² = 200.
+    shot = PoissonNoise((10.0, 10.0), max_ratio=0.5)(dark)
+    bright_pixels = shot[:, :, ::2]
+    assert float(bright_pixels.var()) == pytest.approx(0.04 / 200, rel=0.15)
+    uncapped = PoissonNoise((10.0, 10.0))(dark)[:, :, ::2]
+    assert float(uncapped.var()) == pytest.approx(0.04 / 10, rel=0.15)
+
+
 def test_motion_kernel_is_a_normalized_segment() -> None:
     kernel = motion_kernel(5, 0.0)  # horizontal: the middle row
     assert kernel.shape == (5, 5) and float(kernel.sum()) == pytest.approx(1.0)

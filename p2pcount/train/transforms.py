@@ -55,16 +55,28 @@ class RandomGamma(v2.Transform):
         return self._call_kernel(F.adjust_gamma, inpt, gamma=params["gamma"])
 
 
+def _signal_std(inpt: Any) -> float:
+    """The standard deviation of a float image's values (over pixels and channels)."""
+    return float(inpt.as_subclass(torch.Tensor).std())
+
+
 class RandomGaussianNoise(v2.Transform):
     """``v2.GaussianNoise`` with its standard deviation uniform in ``sigma`` (low, high), in
-    units of the full range (0.16 is 40 grey levels of 255); the result is clipped."""
+    units of the full range (0.16 is 40 grey levels of 255), at most ``max_ratio`` times the
+    image's own standard deviation (so that what the image shows stays visible: a nearly
+    black crop gets nearly no noise); the result is clipped."""
 
-    def __init__(self, sigma: tuple[float, float]) -> None:
+    def __init__(self, sigma: tuple[float, float], max_ratio: float = math.inf) -> None:
         super().__init__()
         self.sigma = sigma
+        self.max_ratio = max_ratio
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        return {"sigma": _uniform(*self.sigma)}
+        sigma = _uniform(*self.sigma)
+        images = [x for x in flat_inputs if isinstance(x, tv_tensors.Image)]
+        if images and math.isfinite(self.max_ratio):
+            sigma = min(sigma, self.max_ratio * _signal_std(images[0]))
+        return {"sigma": sigma}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         return self._call_kernel(F.gaussian_noise, inpt, sigma=params["sigma"], clip=True)
@@ -73,17 +85,26 @@ class RandomGaussianNoise(v2.Transform):
 class PoissonNoise(v2.Transform):
     """Shot noise of a sensor: each value x of a float image in [0, 1] becomes
     Poisson(x · peak) / peak, with ``peak`` (the photon count of white) log-uniform in
-    (low, high): the lower, the noisier, and darker pixels relatively noisier."""
+    (low, high): the lower, the noisier, and darker pixels relatively noisier. The peak is
+    raised where needed so that the noise at the image's mean level, sqrt(mean / peak), is
+    at most ``max_ratio`` times the image's standard deviation."""
 
     _transformed_types = (tv_tensors.Image,)
 
-    def __init__(self, peak: tuple[float, float]) -> None:
+    def __init__(self, peak: tuple[float, float], max_ratio: float = math.inf) -> None:
         super().__init__()
         self.peak = peak
+        self.max_ratio = max_ratio
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         low, high = math.log(self.peak[0]), math.log(self.peak[1])
-        return {"peak": math.exp(_uniform(low, high))}
+        peak = math.exp(_uniform(low, high))
+        images = [x for x in flat_inputs if isinstance(x, tv_tensors.Image)]
+        if images and math.isfinite(self.max_ratio):
+            image = images[0].as_subclass(torch.Tensor)
+            floor = self.max_ratio * float(image.std())
+            peak = max(peak, float(image.mean()) / max(floor, 1e-6) ** 2)
+        return {"peak": peak}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         peak = params["peak"]
