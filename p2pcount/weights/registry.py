@@ -80,8 +80,9 @@ REGISTRY: dict[str, ModelEntry] = {
     "synthetic-demo": ModelEntry(
         name="synthetic-demo",
         description=(
-            "trained by p2pcount on generated synthetic crowds (scripts/train_synthetic_demo.sh); "
-            "knows synthetic scenes only, not real photos"
+            "trained by p2pcount on generated synthetic crowds (scripts/train_synthetic_demo.sh, "
+            "then scripts/train_synthetic_demo_v2.sh for noise and other looks); knows synthetic "
+            "scenes only, not real photos"
         ),
         backbone="vgg16_bn",
         licence="MIT, as p2pcount",
