@@ -31,7 +31,8 @@ from torch import nn
 
 from p2pcount.errors import ConfigError
 from p2pcount.export.formats import EXPORT_FORMATS, OUTPUTS, RAW_ONLY, exported_files
-from p2pcount.infer.backends.ncnn_model import INPUT, LOGITS, OFFSETS, build_ncnn_model
+from p2pcount.infer.backends.ncnn_build import folded_ncnn_model
+from p2pcount.infer.backends.ncnn_model import INPUT, LOGITS, OFFSETS
 from p2pcount.io.atomic import atomic_path
 from p2pcount.model.anchors import PointDecoder, flatten_proposals
 from p2pcount.model.decoding import SIZE_DIVISOR
@@ -93,9 +94,7 @@ def export_model(
 
 def _export_ncnn(model: P2PNet, path: Path) -> None:
     """Write ``path`` (.param), its .bin and its .json (see the module's docstring)."""
-    net = inference_network(model, torch.device("cpu"))
-    state = {key: value.float().numpy() for key, value in net.state_dict().items()}
-    ncnn_model = build_ncnn_model(model.config, state)
+    ncnn_model = folded_ncnn_model(inference_network(model, torch.device("cpu")))
     config = model.config
     description = {
         "format": "p2pcount ncnn export",

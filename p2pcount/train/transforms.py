@@ -55,9 +55,14 @@ class RandomGamma(v2.Transform):
         return self._call_kernel(F.adjust_gamma, inpt, gamma=params["gamma"])
 
 
-def _signal_std(inpt: Any) -> float:
-    """The standard deviation of a float image's values (over pixels and channels)."""
-    return float(inpt.as_subclass(torch.Tensor).std())
+def _image_stats(flat_inputs: list[Any]) -> tuple[float, float] | None:
+    """(mean, standard deviation) of the values of the first image among a transform's
+    inputs (over pixels and channels); None when there is no image."""
+    images = [x for x in flat_inputs if isinstance(x, tv_tensors.Image)]
+    if not images:
+        return None
+    values = images[0].as_subclass(torch.Tensor)
+    return float(values.mean()), float(values.std())
 
 
 class RandomGaussianNoise(v2.Transform):
@@ -73,9 +78,9 @@ class RandomGaussianNoise(v2.Transform):
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         sigma = _uniform(*self.sigma)
-        images = [x for x in flat_inputs if isinstance(x, tv_tensors.Image)]
-        if images and math.isfinite(self.max_ratio):
-            sigma = min(sigma, self.max_ratio * _signal_std(images[0]))
+        stats = _image_stats(flat_inputs) if math.isfinite(self.max_ratio) else None
+        if stats is not None:
+            sigma = min(sigma, self.max_ratio * stats[1])
         return {"sigma": sigma}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
@@ -99,11 +104,10 @@ class PoissonNoise(v2.Transform):
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         low, high = math.log(self.peak[0]), math.log(self.peak[1])
         peak = math.exp(_uniform(low, high))
-        images = [x for x in flat_inputs if isinstance(x, tv_tensors.Image)]
-        if images and math.isfinite(self.max_ratio):
-            image = images[0].as_subclass(torch.Tensor)
-            floor = self.max_ratio * float(image.std())
-            peak = max(peak, float(image.mean()) / max(floor, 1e-6) ** 2)
+        stats = _image_stats(flat_inputs) if math.isfinite(self.max_ratio) else None
+        if stats is not None:
+            mean, std = stats
+            peak = max(peak, mean / max(self.max_ratio * std, 1e-6) ** 2)
         return {"peak": peak}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:

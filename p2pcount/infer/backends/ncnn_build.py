@@ -24,9 +24,10 @@ from p2pcount.infer.backends.ncnn_cache import (
     write_model,
     write_record,
 )
-from p2pcount.infer.backends.ncnn_model import build_ncnn_model
+from p2pcount.infer.backends.ncnn_model import NcnnModel, build_ncnn_model
 from p2pcount.infer.backends.torch import TorchBackend
 from p2pcount.model.folding import receptive_field
+from p2pcount.model.network import P2PNet
 from p2pcount.weights.checkpoint import load_model
 
 #: Largest difference from PyTorch's raw maps accepted, relative to max(1, the map's peak
@@ -64,6 +65,13 @@ def compare_maps(
     return Verdict(offsets_error=errors[0], logits_error=errors[1], agrees=agrees)
 
 
+def folded_ncnn_model(net: P2PNet) -> NcnnModel:
+    """The ncnn model of ``net``, an inference network (batch norm folded, see
+    :func:`~p2pcount.model.folding.inference_network`)."""
+    state = {key: value.float().numpy() for key, value in net.state_dict().items()}
+    return build_ncnn_model(net.config, state)
+
+
 def build_entry(
     weights: Path,
     folder: Path,
@@ -82,8 +90,7 @@ def build_entry(
         notify(f"{weights}: building its ncnn model once (cached in {folder})")
     field = receptive_field(model)
     reference = TorchBackend(model, "cpu", "fp32", copy_model=False)
-    state = {key: value.float().numpy() for key, value in reference.net.state_dict().items()}
-    ncnn_model = build_ncnn_model(model.config, state)
+    ncnn_model = folded_ncnn_model(reference.net)
     write_model(folder, ncnn_model)
     probe = probe_image()
     candidate = NcnnBackend(folder / PARAM, folder / BIN, model.config, field, "fp32", threads)
