@@ -25,6 +25,7 @@ from p2pcount.data.synthetic import (
 )
 from p2pcount.data.synthetic.crowd import sample_crowd
 from p2pcount.data.synthetic.heads import restyle
+from p2pcount.data.synthetic.surfaces import camera_effects
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"min_size": 48, "max_size": 128, "max_people": 30}
@@ -247,6 +248,27 @@ def test_varied_style_is_reproducible_and_differs_from_classic() -> None:
     assert _items_sha256(style=varied()) == _items_sha256(style=varied())
     assert _items_sha256(style=varied()) != CLASSIC_ITEMS_SHA256
     assert _items_sha256(style=varied(["blob"])) != _items_sha256(style=varied())
+
+
+def test_camera_noise_never_exceeds_the_scenes_contrast() -> None:
+    # A flat picture has no contrast: casts and low light keep it flat, and the sensor noise
+    # (σ 2-40 drawn one time in 2) is capped to nothing.
+    flat = np.full((40, 50, 3), 120, np.float32)
+    for seed in range(40):
+        out = camera_effects(np.random.default_rng(seed), flat)
+        assert out.shape == flat.shape and out.dtype == np.float32
+        assert np.ptp(out.reshape(-1, 3), axis=0).max() < 1e-3
+    # Stripes of std 3 grey levels: where noise is drawn, its σ is at most their std after
+    # the colour cast (gains up to 1.3) and low light (which only lowers it): 3.9.
+    stripes = np.zeros((64, 64, 3), np.float32) + 100
+    stripes[:, ::2] += 6  # luminance std exactly 3
+    noisy = 0
+    for seed in range(40):
+        out = camera_effects(np.random.default_rng(seed), stripes)
+        residual = out[:, 1::2] - out[:, 1::2].mean(axis=(0, 1))  # one flat stripe set
+        noisy += residual.std() > 0.5
+        assert residual.std() <= 3 * 1.3 * 1.02
+    assert noisy >= 10  # noise was drawn, and capped
 
 
 def test_varied_points_are_inside_and_few_heads_are_hidden() -> None:
