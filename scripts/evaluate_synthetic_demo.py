@@ -27,7 +27,7 @@ person-free --empty-per-kind (20) scenes of each person-free kind of the  mean <
             varied generator: blank, textured, noisy (σ up to 40 grey      per image, none > 3,
             levels), cluttered; seed 33, every family, kinds in turn       for each kind
 varied      --varied-images (40) crowd scenes of the varied generator:    MAE ≤ 10 %, F1 ≥ 0.8
-            seed 32 with only the families v2's training held out          (seed 31: the same
+            seed 32 with only the families v2/v3's training held out       (seed 31: the same
             (helmet heads, fractal backgrounds: --hold-out                 bar, no target of
             classic,shaded,blob,textured,noise,gradient,clutter) and      its own)
             seed 31 with every family
@@ -36,7 +36,7 @@ varied      --varied-images (40) crowd scenes of the varied generator:    MAE �
 The scenes are written once under data/ (git-ignored) and reused: --data (seed 3),
 data/eval-empty (seed 33), data/eval-heldout (seed 32), data/eval-varied (seed 31). The
 markdown table goes to stdout, progress to stderr; --json PATH writes the figures and
---compare JSON adds the column of an earlier run's file (e.g. v1's beside v2's).
+--compare JSON adds the column of an earlier run's file (e.g. v2's beside v3's).
 
 Usage: .venv/bin/python scripts/evaluate_synthetic_demo.py [--weights W] [--images 120]
        [--figure PNG] [--plots DIR]
@@ -83,7 +83,7 @@ from p2pcount.output.eval_plots import plot_counts_vs_truth  # noqa: E402
 SECTIONS = ("clean", "corruptions", "person-free", "varied")
 RADIUS = 8.0  # px, the localization radius of F1
 SEVERITY = 3
-#: The families scripts/train_synthetic_demo_v2.sh's HOLD_OUT keeps out of v2's training.
+#: The families scripts/train_synthetic_demo_v2.sh's HOLD_OUT keeps out of v2's and v3's training.
 TRAINING_HOLD_OUT = ("helmet", "fractal")
 #: Reserved evaluation seeds (scripts/train_synthetic_demo_v2.sh lists them).
 CLASSIC_SEED, VARIED_SEED, HELD_OUT_SEED, EMPTY_SEED = 3, 31, 32, 33
