@@ -33,13 +33,17 @@
 #      of stage 5) from the 1,000 noisy and cluttered scenes of 2,000 person-free ones of
 #      256-1024 px (seed 50); 1e-4 (backbone 1e-5) for 1 epoch, then a tenth; validation on
 #      the same seeds 44 and 46 as stages 3-5, drawn again (v3-val, v3-sel-empty). Epoch 2
-#      kept (validation MAE 13.12 against 14.10): shipped as v3 (float16, stage "v2-6" of the
-#      log), the bundled weights/synthetic-demo.safetensors.
+#      kept (validation MAE 13.12 against 14.10).
 #   7. from stage 6 at 1e-5 (backbone 1e-6), 1 epoch (23 min), on half of seed 41 (drawn
 #      again), its low-light crowd scenes (mean grey level under 40: 465 of 1,800) twice more,
 #      that quarter of seed 6, seed 42's textured, noisy and cluttered scenes and the mined
 #      hard negatives: validation MAE 12.82, but worse than stage 6 on 12 of the 16 targets
 #      of the held-out seeds (two of them missed): not shipped (see the README).
+#   8. from stage 6, stage 6's scenes again at 1e-5 (backbone 1e-6), 1 epoch (14 min),
+#      --seed 1: validation MAE 11.59. Shipped as v3 (float16; stages "v2-6" and "v2-8" of
+#      weights/synthetic-demo.log.jsonl) by a rule fixed before measuring it on the held-out
+#      seeds: better than stage 6 on the validation's crowds and person-free scenes alike
+#      (fp32: crowd MAE 23.45 against 25.92; 0.33 false heads per image against 0.35, max 4).
 #
 # Held out of training and selection:
 #   - the "helmet" head style and the "fractal" background family (HOLD_OUT below): every
@@ -48,7 +52,7 @@
 #     every family) and 32 (varied, only the held-out families:
 #     --hold-out classic,shaded,blob,textured,noise,gradient,clutter); 33 (varied person-free).
 #
-# Usage: scripts/train_synthetic_demo_v2.sh [1|2|3|4|5|6|7] [extra p2pcount train options, e.g. --resume]
+# Usage: scripts/train_synthetic_demo_v2.sh [1|2|3|4|5|6|7|8] [extra p2pcount train options, e.g. --resume]
 #        SMOKE=1 scripts/train_synthetic_demo_v2.sh 3   # tiny sets, 1 epoch, smoke-* folders
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,6 +149,11 @@ if [ "$STAGE" = 6 ]; then
     train "$DATA/train-v3-stage6.txt" "$DATA/val-v3-stage6.txt" "${RUNS}synthetic-demo-v2g" \
         "${RUNS}synthetic-demo-v2e/best.safetensors" "${EPOCHS[5]}" --lr 1e-4 --lr-backbone 1e-5 \
         --lr-drop 1 "$@"
+    exit
+fi
+if [ "$STAGE" = 8 ]; then
+    train "$DATA/train-v3-stage6.txt" "$DATA/val-v3-stage6.txt" "${RUNS}synthetic-demo-v2i" \
+        "${RUNS}synthetic-demo-v2g/best.safetensors" 1 --lr 1e-5 --lr-backbone 1e-6 --seed 1 "$@"
     exit
 fi
 dark() {  # the list lines of $1's crowd scenes whose mean grey level is under 40 (low light)
