@@ -74,9 +74,17 @@ def windows(
 
 
 def _inner(window: tuple[int, int, int, int], x: float, y: float) -> bool:
+    """Whether (x, y) px lies in the inner half of ``window`` (a quarter in from each side)."""
     left, top, right, bottom = window
     qw, qh = (right - left) / 4, (bottom - top) / 4
-    return left + qw <= x < right - qw and top + qh <= y < bottom - qh
+    return bool(_in_window(np.array([[x, y]]), (left + qw, top + qh, right - qw, bottom - qh))[0])
+
+
+def _in_window(points: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
+    """Boolean (K,) mask of the (K, 2) ``points`` (px) in [left, right) × [top, bottom)."""
+    left, top, right, bottom = window
+    x, y = points[:, 0], points[:, 1]
+    return (x >= left) & (x < right) & (y >= top) & (y < bottom)
 
 
 def main() -> None:
@@ -107,30 +115,20 @@ def main() -> None:
         if cut:
             with Image.open(sample.image) as opened:
                 image = opened.convert("RGB")
-        for left, top, right, bottom in cut:
+        for window in cut:
             index = len(lines)
             name_image, name_points = f"images/{index:05d}.png", f"annotations/{index:05d}.txt"
-            image.crop((left, top, right, bottom)).save(args.out / name_image)
-            inside = sample.points[
-                (sample.points[:, 0] >= left)
-                & (sample.points[:, 0] < right)
-                & (sample.points[:, 1] >= top)
-                & (sample.points[:, 1] < bottom)
-            ] - np.array([left, top], np.float32)
+            image.crop(window).save(args.out / name_image)
+            inside = sample.points[_in_window(sample.points, window)]
+            inside = inside - np.array(window[:2], np.float32)
             text = "".join(f"{x:.2f} {y:.2f}\n" for x, y in inside)
             (args.out / name_points).write_text(text)
             lines.append(f"{name_image} {name_points}\n")
-            in_window = (
-                (heads[:, 0] >= left)
-                & (heads[:, 0] < right)
-                & (heads[:, 1] >= top)
-                & (heads[:, 1] < bottom)
-            )
             crops.append(
                 {
                     "image": str(sample.image),
-                    "window": [left, top, right, bottom],
-                    "false_heads": int(in_window.sum()),
+                    "window": list(window),
+                    "false_heads": int(_in_window(heads, window).sum()),
                 }
             )
         print(f"\r{number}/{len(samples)} images, {found} false heads, {len(lines)} crops",

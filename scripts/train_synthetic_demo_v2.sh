@@ -59,11 +59,15 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 STAGE=${1:-1}
 shift || true
+case "$STAGE" in
+    [1-8]) ;;
+    *) echo "unknown stage $STAGE (expected 1-8)" >&2; exit 2 ;;
+esac
 HOLD_OUT=helmet,fractal
 if [ "${SMOKE:-0}" = 1 ]; then
-    DATA=data/v2-smoke RUNS=runs/smoke- EPOCHS=(1 1 1 1 1 1 1) N=(8 8 4 4 4 4 4 4 4 8)
+    DATA=data/v2-smoke RUNS=runs/smoke- EPOCHS=(1 1 1 1 1 1 1 1) N=(8 8 4 4 4 4 4 4 4 8)
 else
-    DATA=data RUNS=runs/ EPOCHS=(1 1 1 2 1 2 1) N=(2000 1500 800 600 60 40 1200 1200 80 2000)
+    DATA=data RUNS=runs/ EPOCHS=(1 1 1 2 1 2 1 1) N=(2000 1500 800 600 60 40 1200 1200 80 2000)
 fi
 mkdir -p "$DATA"
 gen() { [ -f "$DATA/$1/list.txt" ] || $PY scripts/make_synthetic.py "$DATA/$1" "${@:2}"; }
@@ -153,7 +157,8 @@ if [ "$STAGE" = 6 ]; then
 fi
 if [ "$STAGE" = 8 ]; then
     train "$DATA/train-v3-stage6.txt" "$DATA/val-v3-stage6.txt" "${RUNS}synthetic-demo-v2i" \
-        "${RUNS}synthetic-demo-v2g/best.safetensors" 1 --lr 1e-5 --lr-backbone 1e-6 --seed 1 "$@"
+        "${RUNS}synthetic-demo-v2g/best.safetensors" "${EPOCHS[7]}" --lr 1e-5 --lr-backbone 1e-6 \
+        --seed 1 "$@"
     exit
 fi
 dark() {  # the list lines of $1's crowd scenes whose mean grey level is under 40 (low light)
@@ -170,8 +175,10 @@ for line in sys.stdin:
             print(line, end="")
 ' "$DATA"
 }
-{ lines v3-varied | odd; dark v3-varied; dark v3-varied; lines syn-train2 | quarter;
-  lines v3-empty | not_blank; lines v3-mined; } > "$DATA/train-v3-stage7.txt"
+dark v3-varied > "$DATA/v3-varied-dark.txt"
+{ lines v3-varied | odd; cat "$DATA/v3-varied-dark.txt" "$DATA/v3-varied-dark.txt";
+  lines syn-train2 | quarter; lines v3-empty | not_blank; lines v3-mined; } \
+    > "$DATA/train-v3-stage7.txt"
 train "$DATA/train-v3-stage7.txt" "$DATA/val-v3-stage6.txt" "${RUNS}synthetic-demo-v2h" \
     "${RUNS}synthetic-demo-v2g/best.safetensors" "${EPOCHS[6]}" --lr 1e-5 --lr-backbone 1e-6 "$@"
 # Then, after measuring it on the held-out seeds (scripts/evaluate_synthetic_demo.py
