@@ -217,6 +217,24 @@ def test_gamma_noise_and_blur_do_what_they_say() -> None:
     assert torch.equal(MotionBlur((5, 5))(grey), grey)  # flat stays flat
 
 
+def test_colour_jitter_turns_hues_all_the_way_round() -> None:
+    # Heads of any colour (helmets, hoods, dyed hair) must look like heads: the jitter's
+    # hue shift spans the whole circle, so a pure red crop comes out green or blue too.
+    hues_only = replace(
+        PLAIN, p_color=1.0, brightness=(1.0, 1.0), contrast=(1.0, 1.0), saturation=(1.0, 1.0)
+    )
+    red = tv_tensors.Image(torch.zeros(3, 8, 8, dtype=torch.uint8))
+    red[0] = 255
+    camera = photometric(hues_only)
+    dominant = set()
+    torch.manual_seed(0)
+    for _ in range(60):
+        out = camera(red)
+        assert out.dtype == torch.uint8 and out.shape == red.shape
+        dominant.add(int(out.float().mean(dim=(1, 2)).argmax()))
+    assert dominant == {0, 1, 2}
+
+
 def test_noise_never_buries_what_the_crop_shows() -> None:
     """With a noise-to-signal cap, the added noise's standard deviation is at most that
     share of the crop's own: a nearly black crop gets nearly none, a contrasted one all."""

@@ -295,6 +295,23 @@ def test_annotations_land_on_drawn_heads(head: str) -> None:
         assert image.getpixel((x, y)) != (0, 0, 255)  # painted
 
 
+def test_dyed_hair_takes_any_colour() -> None:
+    # 1 person in 4 has hair of any hue, saturation (pastels, greys) and value 0.1-1: bright
+    # colours (a channel above 235) appear, which the natural hair table (up to 220 plus a
+    # jitter of σ 6) all but never reaches; every colour stays in 0..255.
+    rng = np.random.default_rng(3)
+    hair = []
+    for _ in range(40):
+        crowd, _ = restyle(rng, sample_crowd(rng, 200, 150, 100), HEAD_STYLES)
+        hair += crowd.hair
+    rgb = np.array(hair, np.float64)
+    assert rgb.shape == (4000, 3) and rgb.min() >= 0 and rgb.max() <= 255
+    bright = (rgb.max(axis=1) > 235).mean()
+    assert 0.01 < bright < 0.04
+    pastel = (np.ptp(rgb, axis=1) / np.maximum(rgb.max(axis=1), 1) < 0.3) & (rgb.max(axis=1) > 235)
+    assert pastel.sum() >= 10  # light, weakly saturated colours of every kind
+
+
 def test_held_out_families_are_never_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
     from p2pcount.data.synthetic import varied_scene as varied_module
 

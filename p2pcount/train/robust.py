@@ -69,7 +69,7 @@ class RobustConfig:
     brightness: tuple[float, float] = (0.5, 1.5)
     contrast: tuple[float, float] = (0.5, 1.5)
     saturation: tuple[float, float] = (0.4, 1.6)
-    hue: float = 0.05
+    hue: float = 0.5
     p_gamma: float = 0.3
     gamma: tuple[float, float] = (0.67, 1.5)
     p_grayscale: float = 0.2

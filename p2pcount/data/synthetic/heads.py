@@ -109,12 +109,13 @@ class VariedPainter:
 def restyle(
     rng: np.random.Generator, crowd: Crowd, heads: tuple[str, ...]
 ) -> tuple[Crowd, VariedPainter]:
-    """Wider palettes for ``crowd`` (hair of any hue 1 time in 4, skin tones tinted and
-    stretched) and a painter mixing the ``heads`` styles (1 to all of them per scene)."""
+    """Wider palettes for ``crowd`` (1 time in 4 hair of any colour: any hue and saturation,
+    grey and white included, value 0.1-1; skin tones tinted and stretched) and a painter
+    mixing the ``heads`` styles (1 to all of them per scene)."""
     n = len(crowd.radius)
     hair = np.array(crowd.hair, np.float64).reshape(n, 3)
     dyed = rng.random(n) < 0.25
-    dyes = [hsv_colour(rng, (0.3, 1.0), (0.1, 0.9)) for _ in range(int(dyed.sum()))]
+    dyes = [hsv_colour(rng, (0.0, 1.0), (0.1, 1.0)) for _ in range(int(dyed.sum()))]
     hair[dyed] = np.array(dyes, np.float64).reshape(-1, 3)
     base = SKIN_TONES[rng.integers(len(SKIN_TONES), size=n)] * rng.uniform(0.6, 1.15, (n, 1))
     skin = jitter(rng, base * rng.uniform(0.85, 1.15, 3), 14)
