@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from p2pcount import Counter  # noqa: E402
 from p2pcount.data.datasets import load_dataset  # noqa: E402
+from p2pcount.errors import P2PCountError  # noqa: E402
 from p2pcount.io.atomic import atomic_path  # noqa: E402
 
 
@@ -99,11 +100,14 @@ def main() -> None:
     args = parser.parse_args()
     if (args.out / "list.txt").exists():
         parser.error(f"{args.out / 'list.txt'} exists: choose another OUT")
+    try:  # bad weights, list or image: one line and exit 2, before OUT is made
+        samples = load_dataset(args.dataset)
+        counter = Counter.from_weights(args.weights, device="cpu")
+    except P2PCountError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     (args.out / "images").mkdir(parents=True, exist_ok=True)
     (args.out / "annotations").mkdir(parents=True, exist_ok=True)
 
-    samples = load_dataset(args.dataset)
-    counter = Counter.from_weights(args.weights, device="cpu")
     lines, crops, found = [], [], 0
     for number, sample in enumerate(samples, 1):
         result = counter.count(sample.image, threshold=args.threshold)

@@ -73,3 +73,25 @@ def test_crops_hold_the_pixels_and_the_shifted_annotations(
     assert summary["false_heads"] == len(grid) - int(near.sum())
     again = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_bad_weights_or_a_bad_image_get_one_line_and_no_output(
+    tmp_path: Path, all_heads_weights: Path
+) -> None:
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"not a picture")
+    for name in ("good", "bad"):
+        (tmp_path / f"{name}.txt").write_text("")
+    (tmp_path / "good-list.txt").write_text("good.png good.txt\n")
+    (tmp_path / "bad-list.txt").write_text("good.png good.txt\nbad.png bad.txt\n")
+    out = tmp_path / "mined"
+    missing = tmp_path / "missing.safetensors"
+    for weights, dataset, named in [
+        (missing, "good-list.txt", missing),
+        (all_heads_weights, "bad-list.txt", tmp_path / "bad.png"),
+    ]:
+        args = [str(weights), str(tmp_path / dataset), str(out)]
+        run = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        assert str(named) in run.stderr and len(run.stderr.strip().splitlines()) == 1
+        assert not out.exists()
