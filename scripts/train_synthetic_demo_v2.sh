@@ -155,7 +155,6 @@ if [ "$STAGE" = 4 ]; then
         --lr-backbone 1e-5 --lr-drop 1 "$@"
     exit
 fi
-odd() { awk 'NR % 2 == 1'; }
 if [ "$STAGE" = 5 ]; then
     gen v2-empty5 --count "${N[9]}" --seed 49 --min-size 256 --max-size 1024 "${empty[@]}"
     { lines v2-varied | odd; lines syn-train2 | quarter; lines v2-empty | not_blank;
