@@ -93,11 +93,13 @@ quarter() { awk 'NR % 4 == 0'; }
 odd() { awk 'NR % 2 == 1'; }
 noisy_or_cluttered() { awk 'NR % 4 == 3 || NR % 4 == 0'; }
 gen syn-train2 --count "${N[1]}" --seed 6 --empty-fraction 0.1
-gen v3-empty --count "${N[2]}" --seed 42 --min-size 256 --max-size 512 "${empty[@]}"
-gen v3-sel-empty --count "${N[8]}" --seed 46 --min-size 256 --max-size 1024 "${empty[@]}"
-gen v3-mine --count "${N[9]}" --seed 50 --min-size 256 --max-size 1024 "${empty[@]}"
-lines v3-mine | noisy_or_cluttered > "$DATA/v3-mine-noisy-cluttered.txt"
-# Stages 6-9 share the person-free sets above; stage 9 needs none of the scenes of stages 1-8.
+if [ "$STAGE" -ge 6 ]; then  # the person-free sets of stages 6-9 (stages 1-5 need none)
+    gen v3-empty --count "${N[2]}" --seed 42 --min-size 256 --max-size 512 "${empty[@]}"
+    gen v3-sel-empty --count "${N[8]}" --seed 46 --min-size 256 --max-size 1024 "${empty[@]}"
+    gen v3-mine --count "${N[9]}" --seed 50 --min-size 256 --max-size 1024 "${empty[@]}"
+    lines v3-mine | noisy_or_cluttered > "$DATA/v3-mine-noisy-cluttered.txt"
+fi
+# Stage 9 needs none of the scenes of stages 1-8.
 if [ "$STAGE" = 9 ]; then
     v3="${RUNS}synthetic-demo-v3.safetensors"
     [ -f "$v3" ] || git show 5f85ddc:weights/synthetic-demo.safetensors > "$v3"
