@@ -1,6 +1,7 @@
 """How the people of ``varied`` scenes look: per person a head style (of
-:data:`~.styles.HEAD_STYLES`), colours from wider palettes (dyed hair, tinted skin), and
-per scene a body shape; drawn by :class:`VariedPainter`.
+:data:`~.styles.HEAD_STYLES`), colours from wider palettes (dyed hair, tinted skin), what
+people of the shaded and blob styles wear on their heads (:data:`HEADWEAR`), and per scene a
+body shape; drawn by :class:`VariedPainter`.
 
 Coordinates are continuous pixel coordinates (x right, y down, origin at the top-left); a
 head is centred on its annotated point whatever its style.
@@ -19,11 +20,20 @@ from .crowd import FRONT, TOP, Crowd
 from .palette import SKIN_TONES, Colour, as_tuples, hsv_colour, jitter
 from .people import draw_person
 
-__all__ = ["BODIES", "VariedPainter", "restyle"]
+__all__ = ["BODIES", "HEADWEAR", "VariedPainter", "restyle"]
 
 #: Body shapes of a varied scene: the classic torso, a trapezoid of shoulders, none (heads
 #: over a dense crowd).
 BODIES = ("classic", "trapezoid", "none")
+#: What a person of the shaded or blob style wears on the head, in any colour: nothing; a
+#: hood round the face (its head a disc from behind or above); a cap with a brim; a knitted
+#: hat with a pompom over the upper half. 3 people in 10 of those styles wear one of the last
+#: three.
+HEADWEAR = ("bare", "hood", "cap", "beanie")
+#: The head styles that wear :data:`HEADWEAR` (classic heads have their own hats; helmets
+#: are headwear).
+_WEARERS = ("shaded", "blob")
+_P_WEAR = 0.3
 #: Vertices of a blob head's outline.
 _BLOB_VERTICES = 9
 
@@ -38,7 +48,9 @@ class VariedPainter:
         body: one of :data:`BODIES`, for the whole scene.
         light: (2,) float64 unit vector towards the light, for shading.
         outline: (N, _BLOB_VERTICES) float64 radius factors of blob heads.
-        accent: N RGB colours (helmets, visors).
+        accent: N RGB colours (helmets, headwear).
+        wear: (N,) int64 index into :data:`HEADWEAR` per person (used by shaded and blob
+            heads).
     """
 
     heads: tuple[str, ...]
@@ -47,6 +59,7 @@ class VariedPainter:
     light: np.ndarray
     outline: np.ndarray
     accent: list[Colour]
+    wear: np.ndarray
 
     def __call__(
         self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
@@ -58,6 +71,10 @@ class VariedPainter:
         self._body(draw, label, crowd, i)
         (x, y), r = crowd.xy[i], crowd.radius[i]
         rx = r * crowd.aspect[i]
+        wear = HEADWEAR[self.wear[i]] if style in _WEARERS else "bare"
+        if wear == "hood":
+            self._hood(draw, label, crowd, i)
+            return
         if style == "blob":
             outline = _blob(x, y, rx, r, self.outline[i])
             draw.polygon(outline, crowd.hair[i])
@@ -70,6 +87,51 @@ class VariedPainter:
             label.ellipse(box(x, y, rx, r), i + 1)
         if crowd.pose[i] == FRONT:
             self._face(draw, crowd, i, style)
+        if wear == "cap":
+            self._cap(draw, crowd, i)
+        elif wear == "beanie":
+            self._beanie(draw, crowd, i)
+
+    def _hood(
+        self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
+    ) -> None:
+        """A shaded hood a little wider than the head, round a face seen from the front."""
+        (x, y), r = crowd.xy[i], crowd.radius[i]
+        rx = r * crowd.aspect[i]
+        _shaded_ellipse(draw, x, y + 0.05 * r, 1.2 * rx, 1.15 * r, self.accent[i], self.light)
+        label.ellipse(box(x, y, rx, r), i + 1)
+        if crowd.pose[i] == FRONT:
+            draw.ellipse(box(x, y + 0.2 * r, 0.68 * rx, 0.72 * r), crowd.skin[i])
+
+    def _cap(self, draw: ImageDraw.ImageDraw, crowd: Crowd, i: int) -> None:
+        """A cap: a crown over the upper half of the head and a brim (towards the camera, or
+        towards the light seen from above)."""
+        (x, y), r = crowd.xy[i], crowd.radius[i]
+        rx, colour = r * crowd.aspect[i], self.accent[i]
+        brim = _shade(colour, 0.7)
+        if crowd.pose[i] == TOP:
+            lx, ly = self.light
+            draw.ellipse(box(x + 0.8 * rx * lx, y + 0.8 * r * ly, 0.6 * rx, 0.6 * r), brim)
+            draw.ellipse(box(x, y, 0.95 * rx, 0.95 * r), colour)
+            return
+        draw.chord(box(x, y - 0.1 * r, 1.04 * rx, 0.95 * r), 180, 360, colour)
+        if crowd.pose[i] == FRONT:
+            draw.ellipse(box(x, y - 0.1 * r, 1.2 * rx, 0.2 * r), brim)
+
+    def _beanie(self, draw: ImageDraw.ImageDraw, crowd: Crowd, i: int) -> None:
+        """A knitted hat: a dome with a darker turned-up band and a pompom (a ring round a
+        pompom seen from above)."""
+        (x, y), r = crowd.xy[i], crowd.radius[i]
+        rx, colour = r * crowd.aspect[i], self.accent[i]
+        band = _shade(colour, 0.75)
+        if crowd.pose[i] == TOP:
+            draw.ellipse(box(x, y, rx, r), band)
+            draw.ellipse(box(x, y, 0.75 * rx, 0.75 * r), colour)
+            draw.ellipse(box(x, y, 0.25 * rx, 0.25 * r), band)
+            return
+        draw.chord(box(x, y - 0.05 * r, 1.06 * rx, 1.05 * r), 180, 360, colour)
+        draw.rectangle((x - 1.02 * rx, y - 0.3 * r, x + 1.02 * rx, y - 0.05 * r), band)
+        draw.ellipse(box(x, y - 1.1 * r, 0.28 * rx, 0.28 * r), colour)
 
     def _body(
         self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
@@ -111,7 +173,10 @@ def restyle(
 ) -> tuple[Crowd, VariedPainter]:
     """Wider palettes for ``crowd`` (1 time in 4 hair of any colour: any hue and saturation,
     grey and white included, value 0.1-1; skin tones tinted and stretched) and a painter
-    mixing the ``heads`` styles (1 to all of them per scene)."""
+    mixing the ``heads`` styles (1 to all of them per scene), with :data:`HEADWEAR`.
+
+    The headwear is drawn last, and only where ``heads`` has a style that wears it, so that
+    person-free scenes and scenes of helmets alone are drawn as before it existed."""
     n = len(crowd.radius)
     hair = np.array(crowd.hair, np.float64).reshape(n, 3)
     dyed = rng.random(n) < 0.25
@@ -127,7 +192,12 @@ def restyle(
         light=_unit(rng.uniform(0, 2 * math.pi)),
         outline=rng.uniform(0.8, 1.2, (n, _BLOB_VERTICES)),
         accent=as_tuples(rng.uniform(0, 255, (n, 3))),
+        wear=np.zeros(n, np.int64),
     )
+    if any(h in _WEARERS for h in heads):
+        worn = rng.random(n) < _P_WEAR
+        wear = np.where(worn, rng.integers(1, len(HEADWEAR), size=n), 0)
+        painter = replace(painter, wear=wear)
     restyled = replace(crowd, hair=as_tuples(np.clip(hair, 0, 255)), skin=as_tuples(skin))
     return restyled, painter
 
