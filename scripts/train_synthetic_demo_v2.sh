@@ -102,8 +102,9 @@ not_blank() { awk 'NR % 4 != 1'; }  # person-free kinds in turn: blank, textured
 quarter() { awk 'NR % 4 == 0'; }
 odd() { awk 'NR % 2 == 1'; }
 noisy_or_cluttered() { awk 'NR % 4 == 3 || NR % 4 == 0'; }
+val_v4() { lines v4-val; lines v3-sel-empty | not_blank; }  # validation of stages 9 and 10
 gen syn-train2 --count "${N[1]}" --seed 6 --empty-fraction 0.1
-if [ "$STAGE" -ge 6 ]; then  # the person-free sets of stages 6-9 (stages 1-5 need none)
+if [ "$STAGE" -ge 6 ]; then  # the person-free sets of stages 6-10 (stages 1-5 need none)
     gen v3-empty --count "${N[2]}" --seed 42 --min-size 256 --max-size 512 "${empty[@]}"
     gen v3-sel-empty --count "${N[8]}" --seed 46 --min-size 256 --max-size 1024 "${empty[@]}"
     gen v3-mine --count "${N[9]}" --seed 50 --min-size 256 --max-size 1024 "${empty[@]}"
@@ -116,12 +117,12 @@ if [ "$STAGE" = 10 ]; then
     gen v4-val --count "${N[4]}" --seed 44 "${varied[@]}"
     gen v5-varied --count "${N[10]}" --seed 51 --empty-fraction 0.1 "${varied[@]}"
     if [ ! -f "$DATA/v5-mined/list.txt" ]; then  # the first half, to save a quarter hour
-        head -n $((N[11])) "$DATA/v3-mine-noisy-cluttered.txt" > "$DATA/v5-mine.txt"
+        head -n "${N[11]}" "$DATA/v3-mine-noisy-cluttered.txt" > "$DATA/v5-mine.txt"
         $PY scripts/mine_hard_negatives.py "$v4" "$DATA/v5-mine.txt" "$DATA/v5-mined"
     fi
     { lines v5-varied; lines syn-train2 | quarter | odd; lines v3-empty | not_blank | quarter;
       lines v5-mined | odd; lines v4-mined | quarter; } > "$DATA/train-v5-stage10.txt"
-    { lines v4-val; lines v3-sel-empty | not_blank; } > "$DATA/val-v4-stage9.txt"
+    val_v4 > "$DATA/val-v4-stage9.txt"
     train "$DATA/train-v5-stage10.txt" "$DATA/val-v4-stage9.txt" "${RUNS}synthetic-demo-v5" "$v4" \
         "${EPOCHS[9]}" --lr 1e-5 --lr-backbone 1e-6 "$@"
     exit
@@ -138,7 +139,7 @@ if [ "$STAGE" = 9 ]; then
     # A quarter of stage 6's mix, for two epochs in an hour on 2 AVX2 cores (fp32, 13 s a step)
     { lines v4-varied | quarter; lines syn-train2 | quarter | odd; lines v3-empty | not_blank | quarter;
       lines v4-mined | odd; } > "$DATA/train-v4-stage9.txt"
-    { lines v4-val; lines v3-sel-empty | not_blank; } > "$DATA/val-v4-stage9.txt"
+    val_v4 > "$DATA/val-v4-stage9.txt"
     train "$DATA/train-v4-stage9.txt" "$DATA/val-v4-stage9.txt" "${RUNS}synthetic-demo-v4" "$v3" \
         "${EPOCHS[8]}" --lr 1e-4 --lr-backbone 1e-5 --lr-drop 1 "$@"
     exit
