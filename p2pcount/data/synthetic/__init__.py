@@ -21,12 +21,14 @@ Modules, each used only by those after it:
 - :mod:`.heads`: the people of varied scenes: head styles, palettes, bodies.
 - :mod:`.surfaces`: the backgrounds and camera effects of varied scenes.
 - :mod:`.varied_scene`: whole varied scenes, with and without people.
-- :mod:`.dataset`: image ``i`` of a seed and style, and a dataset folder written to disk.
+- :mod:`.dataset`: image ``i`` of a seed and style (and who its heads are), and a dataset
+  folder written to disk.
 """
 
 from __future__ import annotations
 
-from .dataset import generate_item, write_dataset
+from .dataset import draw_item, generate_item, write_dataset
+from .heads import People
 from .scene import EMPTY_KINDS, generate_background, generate_empty, generate_scene
 from .styles import BACKGROUND_FAMILIES, CLASSIC, HEAD_STYLES, STYLES, Style, varied
 from .varied_scene import VARIED_EMPTY_KINDS, generate_varied_empty, generate_varied_scene
@@ -36,9 +38,11 @@ __all__ = [
     "CLASSIC",
     "EMPTY_KINDS",
     "HEAD_STYLES",
+    "People",
     "STYLES",
     "VARIED_EMPTY_KINDS",
     "Style",
+    "draw_item",
     "generate_background",
     "generate_empty",
     "generate_item",

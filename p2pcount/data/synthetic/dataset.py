@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .heads import People
 from .scene import EMPTY_KINDS, generate_empty, generate_scene
 from .styles import CLASSIC, Style
-from .varied_scene import empty_kinds, generate_varied_empty, generate_varied_scene
+from .varied_scene import draw_varied_scene, empty_kinds, generate_varied_empty
 
-__all__ = ["JPEG_QUALITY", "generate_item", "write_dataset"]
+__all__ = ["JPEG_QUALITY", "draw_item", "generate_item", "write_dataset"]
 
 JPEG_QUALITY = 92
 
@@ -39,6 +40,22 @@ def generate_item(
     Returns:
         The RGB image and its (K, 2) float32 head centres in px (K = 0 for empty scenes).
     """
+    image, points, _ = draw_item(seed, index, min_size, max_size, max_people, empty_fraction, style)
+    return image, points
+
+
+def draw_item(
+    seed: int,
+    index: int,
+    min_size: int = 256,
+    max_size: int = 1024,
+    max_people: int = 600,
+    empty_fraction: float = 0.05,
+    style: Style = CLASSIC,
+) -> tuple[Image.Image, np.ndarray, People | None]:
+    """:func:`generate_item`, with who the K heads of a varied crowd scene are
+    (:class:`~.heads.People`, in the order of the points); None for classic and
+    person-free scenes."""
     _check_dataset_args(min_size, max_size, max_people, empty_fraction)
     classic = style.name == "classic"
     rng = np.random.default_rng([seed, index] if classic else [seed, index, 1])
@@ -48,14 +65,14 @@ def generate_item(
         nobody = np.zeros((0, 2), np.float32)
         if classic:
             kind = EMPTY_KINDS[empty_rank % len(EMPTY_KINDS)]
-            return generate_empty(rng, width, height, kind), nobody
+            return generate_empty(rng, width, height, kind), nobody, None
         kinds = empty_kinds(style)
         kind = kinds[empty_rank % len(kinds)]
-        return generate_varied_empty(rng, width, height, kind, style), nobody
+        return generate_varied_empty(rng, width, height, kind, style), nobody, None
     count = _sample_count(rng, max_people)
     if classic:
-        return generate_scene(rng, width, height, count)
-    return generate_varied_scene(rng, width, height, count, style)
+        return (*generate_scene(rng, width, height, count), None)
+    return draw_varied_scene(rng, width, height, count, style)
 
 
 def write_dataset(

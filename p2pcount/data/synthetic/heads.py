@@ -20,7 +20,7 @@ from .crowd import FRONT, TOP, Crowd
 from .palette import SKIN_TONES, Colour, as_tuples, hsv_colour, jitter
 from .people import draw_person
 
-__all__ = ["BODIES", "HEADWEAR", "VariedPainter", "restyle"]
+__all__ = ["BODIES", "HEADWEAR", "People", "VariedPainter", "restyle"]
 
 #: Body shapes of a varied scene: the classic torso, a trapezoid of shoulders, none (heads
 #: over a dense crowd).
@@ -36,6 +36,27 @@ _WEARERS = ("shaded", "blob")
 _P_WEAR = 0.3
 #: Vertices of a blob head's outline.
 _BLOB_VERTICES = 9
+
+
+@dataclass(frozen=True)
+class People:
+    """Who the annotated heads of a varied scene are: one entry per head point, in the order
+    of the points.
+
+    Attributes:
+        style: the head style of each head (of :data:`~.styles.HEAD_STYLES`).
+        wear: what each head wears (of :data:`HEADWEAR`; ``"bare"`` for the styles that
+            wear nothing).
+        pose: (K,) int64 ``FRONT``, ``BACK`` or ``TOP`` (:mod:`.crowd`).
+        radius: (K,) float64 head half-height in px.
+        body: the scene's body shape (of :data:`BODIES`).
+    """
+
+    style: tuple[str, ...]
+    wear: tuple[str, ...]
+    pose: np.ndarray
+    radius: np.ndarray
+    body: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,23 @@ class VariedPainter:
             self._cap(draw, crowd, i)
         elif wear == "beanie":
             self._beanie(draw, crowd, i)
+
+    def people(self, crowd: Crowd, shown: np.ndarray) -> People:
+        """The :class:`People` of ``crowd``'s persons selected by ``shown`` ((N,) bool, as
+        :func:`~.people.draw_crowd` returns), in crowd order."""
+        (index,) = np.nonzero(shown)
+        styles = [self.heads[self.styles[i]] for i in index]
+        wear = [
+            HEADWEAR[self.wear[i]] if s in _WEARERS else "bare"
+            for i, s in zip(index, styles, strict=True)
+        ]
+        return People(
+            style=tuple(styles),
+            wear=tuple(wear),
+            pose=crowd.pose[index],
+            radius=crowd.radius[index],
+            body=self.body,
+        )
 
     def _hood(
         self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int

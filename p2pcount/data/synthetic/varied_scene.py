@@ -14,14 +14,20 @@ from PIL import Image, ImageDraw
 from .backgrounds import apply_lighting, blank_background
 from .clutter import draw_clutter, sample_occluders
 from .crowd import Crowd, sample_crowd
-from .heads import VariedPainter, restyle
+from .heads import People, VariedPainter, restyle
 from .palette import to_uint8
 from .people import draw_crowd
 from .scene import random_scale
 from .styles import Style
 from .surfaces import camera_effects, varied_background
 
-__all__ = ["VARIED_EMPTY_KINDS", "empty_kinds", "generate_varied_empty", "generate_varied_scene"]
+__all__ = [
+    "VARIED_EMPTY_KINDS",
+    "draw_varied_scene",
+    "empty_kinds",
+    "generate_varied_empty",
+    "generate_varied_scene",
+]
 
 #: Person-free scenes of the varied style, with the background family each needs (None:
 #: any allowed one).
@@ -37,13 +43,23 @@ def generate_varied_scene(
         An RGB image of size (width, height) and the (K, 2) float32 head centres (x, y) in
         px of the heads left visible, back to front, as :func:`~.scene.generate_scene`.
     """
+    image, points, _ = draw_varied_scene(rng, width, height, num_people, style)
+    return image, points
+
+
+def draw_varied_scene(
+    rng: np.random.Generator, width: int, height: int, num_people: int, style: Style
+) -> tuple[Image.Image, np.ndarray, People]:
+    """:func:`generate_varied_scene`, with who the K heads are (their style, headwear,
+    pose and size, and the scene's body shape) in the order of the points."""
     if num_people < 0:
         raise ValueError(f"num_people must be >= 0, got {num_people}")
     crowd = sample_crowd(rng, width, height, num_people)
     crowd, painter = restyle(rng, crowd, style.heads)
     scale = float(np.median(crowd.radius)) if num_people else random_scale(rng, width, height)
     family = str(rng.choice(style.backgrounds))
-    return _compose(rng, width, height, scale, family, crowd, painter)
+    image, visible = _compose(rng, width, height, scale, family, crowd, painter)
+    return image, crowd.xy[visible].astype(np.float32), painter.people(crowd, visible)
 
 
 def generate_varied_empty(
@@ -78,7 +94,7 @@ def _compose(
     painter: VariedPainter,
 ) -> tuple[Image.Image, np.ndarray]:
     """The scene on a ``family`` background sized by ``scale`` (head radius, px), with its
-    people, and the centres (K, 2) float32 px of their visible heads."""
+    people, and the (N,) bool mask of the people whose head stays visible."""
     image = Image.fromarray(to_uint8(varied_background(rng, width, height, scale, family)))
     draw = ImageDraw.Draw(image)
     draw_clutter(rng, draw, width, height, scale)
@@ -86,4 +102,4 @@ def _compose(
     visible = draw_crowd(draw, crowd, occluders, width, height, painter)
     lit = np.asarray(apply_lighting(rng, image), np.float32)
     image = Image.fromarray(to_uint8(camera_effects(rng, lit)))
-    return image, crowd.xy[visible].astype(np.float32)
+    return image, visible
