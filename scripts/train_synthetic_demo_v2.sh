@@ -67,8 +67,11 @@
 #      recall up, false heads on person-free clutter up) at 1e-5 (backbone 1e-6), 2 epochs,
 #      on stage 10's scenes with more than half of them negatives: all of v5-varied, stage
 #      10's quarter of seed 6, a quarter of seed 42's textured, noisy and cluttered scenes,
-#      all the hard negatives mined by stage 9 (v5-mined) and half of v3's (v4-mined): 1,541
-#      images; validated as stages 9 and 10.
+#      all the hard negatives mined by stage 9 (v5-mined) and half of v3's (v4-mined): 1,542
+#      images (13-15 s a step of 8 on 2 AVX2 cores, 42 and 47 min an epoch); validated as
+#      stages 9 and 10: epoch 1 (validation MAE 13.43; epoch 2 14.43) drew 0.27 false heads
+#      per person-free image against v3's 0.33 but missed the crowds (26.6 against 23.17), so
+#      it was not shipped (see the README).
 #
 # Held out of training and selection:
 #   - the "helmet" head style and the "fractal" background family (HOLD_OUT below): every
