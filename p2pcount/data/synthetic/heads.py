@@ -85,14 +85,14 @@ class VariedPainter:
     def __call__(
         self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
     ) -> None:
-        style = self.heads[self.styles[i]]
+        style = self._style(i)
         if style == "classic":
             draw_person(draw, label, crowd, i)
             return
         self._body(draw, label, crowd, i)
         (x, y), r = crowd.xy[i], crowd.radius[i]
         rx = r * crowd.aspect[i]
-        wear = HEADWEAR[self.wear[i]] if style in _WEARERS else "bare"
+        wear = self._wear(i)
         if wear == "hood":
             self._hood(draw, label, crowd, i)
             return
@@ -117,18 +117,21 @@ class VariedPainter:
         """The :class:`People` of ``crowd``'s persons selected by ``shown`` ((N,) bool, as
         :func:`~.people.draw_crowd` returns), in crowd order."""
         (index,) = np.nonzero(shown)
-        styles = [self.heads[self.styles[i]] for i in index]
-        wear = [
-            HEADWEAR[self.wear[i]] if s in _WEARERS else "bare"
-            for i, s in zip(index, styles, strict=True)
-        ]
         return People(
-            style=tuple(styles),
-            wear=tuple(wear),
+            style=tuple(self._style(i) for i in index),
+            wear=tuple(self._wear(i) for i in index),
             pose=crowd.pose[index],
             radius=crowd.radius[index],
             body=self.body,
         )
+
+    def _style(self, i: int) -> str:
+        """Person i's head style."""
+        return self.heads[self.styles[i]]
+
+    def _wear(self, i: int) -> str:
+        """What person i wears on the head: ``"bare"`` unless the style wears headwear."""
+        return HEADWEAR[self.wear[i]] if self._style(i) in _WEARERS else "bare"
 
     def _hood(
         self, draw: ImageDraw.ImageDraw, label: ImageDraw.ImageDraw, crowd: Crowd, i: int
