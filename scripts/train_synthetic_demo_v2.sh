@@ -75,11 +75,12 @@
 #  12. from v3 (the float16 file of commit 5f85ddc) at 1e-5 (backbone 1e-6), 2 epochs, with one
 #      256 px crop of each image instead of four of 128 px (the same pixels a step): v3 and
 #      stages 10-11 find about half of the large heads (half-height 16 px or more) in every
-#      style, seen or not, and a 128 px crop cuts most of those heads and the body under them
+#      style, seen or not, and a 128 px crop often cuts such a head or the body under it
 #      at its edge (scripts/recall_by_attribute.py). All of v5-varied, stage 10's quarter of
 #      seed 6, a quarter of seed 42's textured, noisy and cluttered scenes, half of v3's own
 #      hard negatives (v4-mined) and a third of stage 9's (v5-mined): 1,311 images (12-21 s
-#      a step of 8 on 2 AVX2 cores, 49 and 47 min an epoch; epoch 2 ran with --resume);
+#      a step of 8 on 2 AVX2 cores, 49 and 47 min an epoch; run with --seed 2, epoch 2 with
+#      --seed 2 --resume);
 #      validated as stages 9-11: validation MAE 12.34, then 12.30 (kept). Large heads found
 #      more often, small ones less, more false heads on person-free clutter: not shipped
 #      (see the README).
