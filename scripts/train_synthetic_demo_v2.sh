@@ -75,7 +75,7 @@
 #  12. from v3 (the float16 file of commit 5f85ddc) at 1e-5 (backbone 1e-6), 2 epochs, with one
 #      256 px crop of each image instead of four of 128 px (the same pixels a step): v3 and
 #      stages 10-11 find about half of the large heads (half-height 16 px or more) in every
-#      style, seen or not, and a 128 px crop often cuts such a head or the body under it
+#      style, seen or not, and a 128 px crop can cut such a head or the body under it
 #      at its edge (scripts/recall_by_attribute.py). All of v5-varied, stage 10's quarter of
 #      seed 6, a quarter of seed 42's textured, noisy and cluttered scenes, half of v3's own
 #      hard negatives (v4-mined) and a third of stage 9's (v5-mined): 1,311 images (12-21 s
@@ -123,7 +123,12 @@ not_blank() { awk 'NR % 4 != 1'; }  # person-free kinds in turn: blank, textured
 quarter() { awk 'NR % 4 == 0'; }
 odd() { awk 'NR % 2 == 1'; }
 noisy_or_cluttered() { awk 'NR % 4 == 3 || NR % 4 == 0'; }
-val_v4() { lines v4-val; lines v3-sel-empty | not_blank; }  # validation of stages 9-11
+val_v4() { lines v4-val; lines v3-sel-empty | not_blank; }  # validation of stages 9-12
+v3_weights() {  # the path of v3 (stages 9 and 12 start from it), taken from git once
+    local v3="${RUNS}synthetic-demo-v3.safetensors"
+    [ -f "$v3" ] || git show 5f85ddc:weights/synthetic-demo.safetensors > "$v3" || return
+    echo "$v3"
+}
 gen syn-train2 --count "${N[1]}" --seed 6 --empty-fraction 0.1
 if [ "$STAGE" -ge 6 ]; then  # the person-free sets of stages 6-11 (stages 1-5 need none)
     gen v3-empty --count "${N[2]}" --seed 42 --min-size 256 --max-size 512 "${empty[@]}"
@@ -133,8 +138,7 @@ if [ "$STAGE" -ge 6 ]; then  # the person-free sets of stages 6-11 (stages 1-5 n
 fi
 # Stages 9-12 need none of the scenes of stages 1-8.
 if [ "$STAGE" = 12 ]; then
-    v3="${RUNS}synthetic-demo-v3.safetensors"
-    [ -f "$v3" ] || git show 5f85ddc:weights/synthetic-demo.safetensors > "$v3"
+    v3=$(v3_weights)
     [ -f "$DATA/v5-mined/list.txt" ] && [ -f "$DATA/v4-mined/list.txt" ] ||
         { echo "stage 12 takes the hard negatives of stages 9 and 10: run them first" >&2; exit 2; }
     third() { awk 'NR % 3 == 1'; }
@@ -173,8 +177,7 @@ if [ "$STAGE" = 10 ]; then
     exit
 fi
 if [ "$STAGE" = 9 ]; then
-    v3="${RUNS}synthetic-demo-v3.safetensors"
-    [ -f "$v3" ] || git show 5f85ddc:weights/synthetic-demo.safetensors > "$v3"
+    v3=$(v3_weights)
     gen v4-varied --count "${N[0]}" --seed 41 --empty-fraction 0.1 "${varied[@]}"
     gen v4-val --count "${N[4]}" --seed 44 "${varied[@]}"
     if [ ! -f "$DATA/v4-mined/list.txt" ]; then
