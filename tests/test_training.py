@@ -144,7 +144,7 @@ def test_crops_change_every_epoch_with_loader_workers(tiny_dataset, tmp_path) ->
     trainer = Trainer(load_dataset(tiny_dataset), tmp_path, tiny_config(workers=1), ModelConfig())
     batches = []
     for epoch in (0, 1):
-        trainer.sampler.set_epoch(epoch)
+        trainer.batches.set_epoch(epoch)
         trainer.dataset.set_epoch(epoch)
         batches.append(sorted(float(images.sum()) for images, _ in trainer.loader))
     assert batches[0] != batches[1]

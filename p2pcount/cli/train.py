@@ -11,7 +11,7 @@ from p2pcount.cli import options as opt
 from p2pcount.cli.common import EXIT_USAGE, usage_errors
 from p2pcount.cli.console import error, message, warning
 from p2pcount.errors import P2PCountError
-from p2pcount.train.config import AUGMENTS
+from p2pcount.train.config import AUGMENTS, CropLayout
 
 AugmentChoice = opt.choice_enum("AugmentChoice", AUGMENTS)
 
@@ -33,6 +33,17 @@ def train(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images.")] = 8,
     crops: Annotated[int, typer.Option("--crops-per-image", min=1)] = 4,
     crop_size: Annotated[int, typer.Option("--crop-size", min=16)] = 128,
+    also_crop: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--also-crop",
+            metavar="NxS",
+            help="Another way to cut a batch: N crops of S px per image (e.g. 1x256; "
+            "repeatable). Each batch is cut in one layout, --crops-per-image x --crop-size or "
+            "one of these, each taking an equal share of the batches.",
+            show_default=False,
+        ),
+    ] = None,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
     lr_backbone: Annotated[float, typer.Option("--lr-backbone", min=0.0)] = 1e-5,
     lr_drop: Annotated[
@@ -97,6 +108,7 @@ def train(
             batch_size=batch_size,
             crops_per_image=crops,
             crop_size=crop_size,
+            extra_crop_layouts=tuple(CropLayout.parse(text) for text in also_crop or ()),
             lr=lr,
             lr_backbone=lr_backbone,
             lr_drop=lr_drop,

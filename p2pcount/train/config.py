@@ -13,6 +13,37 @@ from p2pcount.errors import ConfigError
 AUGMENTS = ("release", "robust", "none")
 
 
+@dataclass(frozen=True)
+class CropLayout:
+    """How a batch is cut: ``crops`` random crops of ``size`` × ``size`` px from each image
+    (``size`` a multiple of 16)."""
+
+    crops: int
+    size: int
+
+    def __post_init__(self) -> None:
+        if self.crops < 1:
+            raise ConfigError(f"crops per image must be at least 1, not {self.crops}")
+        if self.size < 16 or self.size % 16:
+            raise ConfigError(f"crop size must be a positive multiple of 16, not {self.size}")
+
+    @classmethod
+    def parse(cls, text: str) -> CropLayout:
+        """The layout written ``NxS`` (``1x256``: one crop of 256 px per image)."""
+        crops, sep, size = text.strip().lower().partition("x")
+        if not (sep and crops.isdigit() and size.isdigit()):
+            raise ConfigError(
+                f"crop layout {text!r}: expected NxS, N crops of S px per image (e.g. 1x256)"
+            )
+        try:
+            return cls(int(crops), int(size))
+        except ConfigError as exc:
+            raise ConfigError(f"crop layout {text!r}: {exc}") from None
+
+    def __str__(self) -> str:
+        return f"{self.crops}x{self.size}"
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters; the defaults are the original release's recipe.
@@ -23,6 +54,10 @@ class TrainConfig:
     ``augment`` names the recipe (one of :data:`AUGMENTS`); None stands for the resumed run's
     own, or ``release`` for a new run (resolved by :func:`p2pcount.train.setup.resolve_augment`).
     ``scale_*`` apply to ``release`` alone (``robust`` has its own range, ``none`` none).
+    ``extra_crop_layouts`` are further ways to cut a batch besides ``crops_per_image`` crops of
+    ``crop_size`` px (all of them in :attr:`crop_layouts`): each batch is cut in one of them,
+    every layout taking an equal share of an epoch's batches (see
+    :class:`~p2pcount.train.crops.LayoutBatches`).
     """
 
     epochs: int = 100
@@ -49,6 +84,7 @@ class TrainConfig:
     precision: str = "auto"
     device: str = "auto"
     augment: str | None = None
+    extra_crop_layouts: tuple[CropLayout, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -63,12 +99,22 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.crop_size % 16:
             raise ConfigError(f"crop_size must be a multiple of 16, not {self.crop_size}")
+        self.extra_crop_layouts = tuple(
+            layout if isinstance(layout, CropLayout) else CropLayout(*layout)
+            for layout in self.extra_crop_layouts
+        )
         if not 0 < self.scale_min <= self.scale_max:
             raise ConfigError("need 0 < scale_min <= scale_max")
         if self.augment is not None and self.augment not in AUGMENTS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
         if not 0 < self.lr_gamma <= 1:
             raise ConfigError(f"lr_gamma must be in (0, 1], not {self.lr_gamma}")
+
+    @property
+    def crop_layouts(self) -> tuple[CropLayout, ...]:
+        """The ways a batch may be cut: ``crops_per_image`` × ``crop_size`` first, then the
+        extra layouts."""
+        return (CropLayout(self.crops_per_image, self.crop_size), *self.extra_crop_layouts)
 
     def learning_rates(self, epoch: int) -> tuple[float, float]:
         """(head and neck, backbone) learning rates of ``epoch`` (counted from 0): the

@@ -31,7 +31,7 @@ from p2pcount.model.network import P2PNet
 from p2pcount.text import plural
 from p2pcount.train.augment import AugmentConfig
 from p2pcount.train.config import TrainConfig
-from p2pcount.train.crops import CrowdCrops, collate_crops
+from p2pcount.train.crops import CrowdCrops, LayoutBatches, collate_crops
 from p2pcount.train.loss import P2PLoss
 from p2pcount.train.matcher import HungarianMatcher
 from p2pcount.train.recipes import crop_recipe
@@ -242,31 +242,32 @@ def distribute(model: P2PNet, dist: DistInfo) -> torch.nn.Module:
 
 def make_loader(
     samples: Sequence[Sample], config: TrainConfig, model_config: ModelConfig, dist: DistInfo
-) -> tuple[CrowdCrops, DistributedSampler, DataLoader]:
-    """The training crops, this process's shuffled share of them, and their loader: batches
-    of (images (B·C, 3, S, S) float32 in [0, 1], B·C point tensors (M, 2) in crop pixels),
-    with B ``config.batch_size``, C ``config.crops_per_image`` and S ``config.crop_size``.
+) -> tuple[CrowdCrops, LayoutBatches, DataLoader]:
+    """The training crops, this process's shuffled share of them in batches, and their
+    loader: batches of (images (B·C, 3, S, S) float32 in [0, 1], B·C point tensors (M, 2) in
+    crop pixels), with B ``config.batch_size`` and each batch's C crops per image of S px from
+    one of ``config.crop_layouts`` (:class:`~p2pcount.train.crops.LayoutBatches` picks it).
 
     Crops are augmented by the recipe ``config.augment`` (resolved, see
     :func:`resolve_augment`) and padded with the model's mean colour. Call ``set_epoch`` on
-    the crops and the sampler at the start of each epoch.
+    the crops and the batches at the start of each epoch.
     """
-    augment = AugmentConfig(
-        config.scale_min,
-        config.scale_max,
-        config.crop_size,
-        config.crops_per_image,
-        fill=tuple(round(255 * m) for m in model_config.mean),
-    )
-    recipe = crop_recipe(config.augment or "release", augment)
-    dataset = CrowdCrops(samples, recipe, seed=config.seed)
+    fill = tuple(round(255 * m) for m in model_config.mean)
+    recipes = [
+        crop_recipe(
+            config.augment or "release",
+            AugmentConfig(config.scale_min, config.scale_max, layout.size, layout.crops, fill=fill),
+        )
+        for layout in config.crop_layouts
+    ]
+    dataset = CrowdCrops(samples, recipes, seed=config.seed)
     sampler = DistributedSampler(
         dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=config.seed
     )
+    batches = LayoutBatches(sampler, config.batch_size, len(recipes), seed=config.seed)
     loader = DataLoader(
         dataset,
-        batch_size=config.batch_size,
-        sampler=sampler,
+        batch_sampler=batches,
         num_workers=config.workers,
         collate_fn=collate_crops,
         pin_memory=dist.device.type == "cuda",
@@ -274,7 +275,7 @@ def make_loader(
         # randomness): persistent workers would keep the first epoch's crops forever.
         persistent_workers=False,
     )
-    return dataset, sampler, loader
+    return dataset, batches, loader
 
 
 def make_criterion(config: TrainConfig) -> P2PLoss:

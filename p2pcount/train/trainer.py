@@ -130,7 +130,7 @@ class Trainer:
             if self.dist.is_main:
                 _trim_log(self.output_dir / LOG_FILE, self.start_epoch)
         self.net = distribute(self.model, self.dist)
-        self.dataset, self.sampler, self.loader = make_loader(
+        self.dataset, self.batches, self.loader = make_loader(
             train_samples, config, self.model.config, self.dist
         )
         self.criterion = make_criterion(config)
@@ -194,7 +194,7 @@ class Trainer:
         """Train epoch ``epoch`` (counted from 0), validate, and save the run's files."""
         self.model.train()
         set_learning_rates(self.optimizer, self.config.learning_rates(epoch))
-        self.sampler.set_epoch(epoch)
+        self.batches.set_epoch(epoch)
         self.dataset.set_epoch(epoch)
         started = time.perf_counter()
         on_step = on_step if self.dist.is_main else None
