@@ -84,6 +84,15 @@
 #      validated as stages 9-11: validation MAE 12.34, then 12.30 (kept). Large heads found
 #      more often, small ones less, more false heads on person-free clutter: not shipped
 #      (see the README).
+#  13. from v3 at 1e-5 (backbone 1e-6), 1 epoch, with both crop layouts in one run: half the
+#      batches four 128 px crops per image, half one of 256 px (--also-crop 1x256), so that
+#      dense small heads and whole large ones meet in the same epoch; stage 12's scenes with
+#      more person-free clutter in them, whole scenes as well as mined crops: all of
+#      v5-varied, stage 10's quarter of seed 6, the quarter of seed 42's textured, noisy and
+#      cluttered scenes, half of v3's hard negatives (v4-mined), a third of stage 9's
+#      (v5-mined) and a quarter of the 500 cluttered scenes that v3's were mined from
+#      (v3-mine): 1,436 images, 746 (52 %) person-free (stage 11: 55 %, stage 12: 47 %);
+#      run with --seed 3.
 #
 # Held out of training and selection:
 #   - the "helmet" head style and the "fractal" background family (HOLD_OUT below): every
@@ -92,7 +101,7 @@
 #     every family) and 32 (varied, only the held-out families:
 #     --hold-out classic,shaded,blob,textured,noise,gradient,clutter); 33 (varied person-free).
 #
-# Usage: scripts/train_synthetic_demo_v2.sh [1|2|3|4|5|6|7|8|9|10|11|12] [extra p2pcount train options, e.g. --resume]
+# Usage: scripts/train_synthetic_demo_v2.sh [1|2|3|4|5|6|7|8|9|10|11|12|13] [extra p2pcount train options, e.g. --resume]
 #        SMOKE=1 scripts/train_synthetic_demo_v2.sh 3   # tiny sets, 1 epoch, smoke-* folders
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -100,14 +109,14 @@ PY=.venv/bin/python
 STAGE=${1:-1}
 shift || true
 case "$STAGE" in
-    [1-9] | 1[0-2]) ;;
-    *) echo "unknown stage $STAGE (expected 1-12)" >&2; exit 2 ;;
+    [1-9] | 1[0-3]) ;;
+    *) echo "unknown stage $STAGE (expected 1-13)" >&2; exit 2 ;;
 esac
 HOLD_OUT=helmet,fractal
 if [ "${SMOKE:-0}" = 1 ]; then
-    DATA=data/v2-smoke RUNS=runs/smoke- EPOCHS=(1 1 1 1 1 1 1 1 1 1 1 1) N=(8 8 4 4 4 4 4 4 4 8 8 4)
+    DATA=data/v2-smoke RUNS=runs/smoke- EPOCHS=(1 1 1 1 1 1 1 1 1 1 1 1 1) N=(8 8 4 4 4 4 4 4 4 8 8 4)
 else
-    DATA=data RUNS=runs/ EPOCHS=(1 1 1 2 1 2 1 1 2 2 2 2)
+    DATA=data RUNS=runs/ EPOCHS=(1 1 1 2 1 2 1 1 2 2 2 2 1)
     N=(2000 1500 800 600 60 40 1200 1200 80 2000 600 500)
 fi
 mkdir -p "$DATA"
@@ -123,8 +132,9 @@ not_blank() { awk 'NR % 4 != 1'; }  # person-free kinds in turn: blank, textured
 quarter() { awk 'NR % 4 == 0'; }
 odd() { awk 'NR % 2 == 1'; }
 noisy_or_cluttered() { awk 'NR % 4 == 3 || NR % 4 == 0'; }
-val_v4() { lines v4-val; lines v3-sel-empty | not_blank; }  # validation of stages 9-12
-v3_weights() {  # the path of v3 (stages 9 and 12 start from it), taken from git once
+third() { awk 'NR % 3 == 1'; }
+val_v4() { lines v4-val; lines v3-sel-empty | not_blank; }  # validation of stages 9-13
+v3_weights() {  # the path of v3 (stages 9, 12 and 13 start from it), taken from git once
     local v3="${RUNS}synthetic-demo-v3.safetensors"
     [ -f "$v3" ] || git show 5f85ddc:weights/synthetic-demo.safetensors > "$v3" || return
     echo "$v3"
@@ -136,12 +146,24 @@ if [ "$STAGE" -ge 6 ]; then  # the person-free sets of stages 6-11 (stages 1-5 n
     gen v3-mine --count "${N[9]}" --seed 50 --min-size 256 --max-size 1024 "${empty[@]}"
     lines v3-mine | noisy_or_cluttered > "$DATA/v3-mine-noisy-cluttered.txt"
 fi
-# Stages 9-12 need none of the scenes of stages 1-8.
+# Stages 9-13 need none of the scenes of stages 1-8.
+if [ "$STAGE" -ge 12 ]; then
+    [ -f "$DATA/v5-mined/list.txt" ] && [ -f "$DATA/v4-mined/list.txt" ] ||
+        { echo "stage $STAGE takes the hard negatives of stages 9 and 10: run them first" >&2; exit 2; }
+fi
+if [ "$STAGE" = 13 ]; then
+    v3=$(v3_weights)
+    cluttered() { awk 'NR % 4 == 0'; }
+    { lines v5-varied; lines syn-train2 | quarter | odd; lines v3-empty | not_blank | quarter;
+      lines v4-mined | odd; lines v5-mined | third; lines v3-mine | cluttered | quarter; } \
+        > "$DATA/train-v8-stage13.txt"
+    val_v4 > "$DATA/val-v4-stage9.txt"
+    train "$DATA/train-v8-stage13.txt" "$DATA/val-v4-stage9.txt" "${RUNS}synthetic-demo-v8" "$v3" \
+        "${EPOCHS[12]}" --lr 1e-5 --lr-backbone 1e-6 --also-crop 1x256 "$@"
+    exit
+fi
 if [ "$STAGE" = 12 ]; then
     v3=$(v3_weights)
-    [ -f "$DATA/v5-mined/list.txt" ] && [ -f "$DATA/v4-mined/list.txt" ] ||
-        { echo "stage 12 takes the hard negatives of stages 9 and 10: run them first" >&2; exit 2; }
-    third() { awk 'NR % 3 == 1'; }
     { lines v5-varied; lines syn-train2 | quarter | odd; lines v3-empty | not_blank | quarter;
       lines v4-mined | odd; lines v5-mined | third; } > "$DATA/train-v7-stage12.txt"
     val_v4 > "$DATA/val-v4-stage9.txt"
