@@ -143,6 +143,8 @@ def test_cli_also_crop(tiny_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = CliRunner().invoke(app, [*base, "-o", str(out), "--also-crop", "2x48"])
     assert result.exit_code == 0, result.stderr
+    start = result.stderr.splitlines()[0]
+    assert start.endswith(", epoch 1, crops per image 1x32 or 2x48 by batch")
     state = torch.load(out / "state.pt", weights_only=True)
     assert json.loads(state["train_config"])["extra_crop_layouts"] == [{"crops": 2, "size": 48}]
     bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "bad"), "--also-crop", "2x50"])

@@ -134,12 +134,16 @@ def train(
         stats = summarize(samples)
         first = trainer.start_epoch + 1
         span = f"epoch {epochs}" if first == epochs else f"epochs {first}–{epochs}"
+        crop_layouts = trainer.config.crop_layouts
+        layouts = ""
+        if len(crop_layouts) > 1:
+            layouts = f", crops per image {' or '.join(map(str, crop_layouts))} by batch"
         message(
             f"training on {plural(stats['images'], 'image')}, {plural(stats['points'], 'head')} "
             f"({stats['min_count']}–{stats['max_count']} per image; "
             f"{plural(trainer.dist.world_size, 'process', 'processes')}, "
             f"{trainer.device}, autocast {trainer.autocast_dtype or 'off'}), "
-            f"{trainer.model.config.backbone}: {trainer.weights_origin}, {span}"
+            f"{trainer.model.config.backbone}: {trainer.weights_origin}, {span}{layouts}"
         )
     try:
         with train_progress(enabled=trainer.dist.is_main) as (on_step, on_epoch):
