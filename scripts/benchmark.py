@@ -19,6 +19,9 @@ Sections:
             1024x768 and 1920x1080, 2 threads (ncnn's model built into a fresh cache);
   backend_memory  peak RSS and time of `p2pcount count` with each backend: 1920x1080 and
             2048x2048 whole, 8000x6000 tiled (ncnn with 512- to 1024-px tiles);
+  train_step  one training step (8 images, 4 crops of 128 px each, Hungarian matching, Adam)
+            with the backbone's first K VGG blocks fixed (`train --freeze-blocks K`, K = 0, 3,
+            5), the steps of each K interleaved in one run (data loading not counted);
   video     with the bundled model: `p2pcount count` of a generated 60 s 1280x720 video at
             --fps 1 against the pure forward of its 60 frames (with and without start-up),
             and peak RSS on 30 s and 240 s 640x360 videos at --fps 2.
@@ -519,6 +522,48 @@ def section_tiling(precision: str) -> None:
     )
 
 
+def section_train_step(workdir: Path, quick: bool, precision: str) -> None:
+    """Seconds per training step with 0, 3 and 5 frozen VGG blocks, on the same batches,
+    each K's steps interleaved with the others' (so drift in the machine's speed hits all)."""
+    from p2pcount.data.datasets import load_dataset
+    from p2pcount.data.synthetic import write_dataset
+    from p2pcount.train.config import TrainConfig
+    from p2pcount.train.trainer import Trainer
+
+    data = write_dataset(workdir / "train-data", count=8, seed=3, min_size=256, max_size=320)
+    samples = load_dataset(data)
+    frozen = (0, 3, 5)
+    trainers = {}
+    for blocks in frozen:
+        config = TrainConfig(
+            epochs=1, batch_size=8, workers=0, seed=0, device="cpu", precision=precision,
+            frozen_blocks=blocks,
+        )  # fmt: skip
+        trainers[blocks] = Trainer(samples, workdir / f"train-{blocks}", config, ModelConfig())
+    loader = trainers[0].loader
+    trainers[0].batches.set_epoch(0)
+    trainers[0].dataset.set_epoch(0)
+    (batch,) = list(loader)  # 8 images: one batch of 32 crops
+    times: dict[int, list[float]] = {blocks: [] for blocks in frozen}
+    repeats = 2 if quick else 5
+    for round_ in range(repeats + 1):  # round 0 warms up
+        for blocks, trainer in trainers.items():
+            start = time.perf_counter()
+            trainer.step(*batch)
+            if round_:
+                times[blocks].append(time.perf_counter() - start)
+    base = statistics.median(times[0])
+    dtype = trainers[0].autocast_dtype or "fp32"
+    table(
+        f"training step, 8 images x 4 crops of 128 px, {dtype}, {_cpu_isa()}, median of {repeats}",
+        ["--freeze-blocks", "s/step", "speed-up over 0"],
+        [
+            [str(b), f"{statistics.median(t):.2f}", f"{base / statistics.median(t):.2f}x"]
+            for b, t in times.items()
+        ],  # fmt: skip
+    )
+
+
 def _cpu_isa() -> str:
     """The vector extensions that matter here, from /proc/cpuinfo (Linux)."""
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
@@ -712,11 +757,13 @@ def main() -> None:
     parser.add_argument(
         "--sections",
         default="model,startup,folder,folder_backends,memory,tiling,accuracy,backend,"
-        "backend_memory,video",
+        "backend_memory,video,train_step",
     )
     parser.add_argument("--quick", action="store_true", help="Fewer sizes and repetitions.")
     parser.add_argument("--backbone", default="vgg16", choices=["vgg16", "vgg16_bn"])
-    parser.add_argument("--precision", default="auto", help="For folder, memory, video.")
+    parser.add_argument(
+        "--precision", default="auto", help="For folder, memory, video, train_step."
+    )
     parser.add_argument("--release-pipeline", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.release_pipeline is not None:  # a child of section_folder_backends
@@ -751,6 +798,8 @@ def main() -> None:
             section_backend_memory(weights, workdir, args.quick)
         if "video" in sections:
             section_video(workdir, args.quick, args.precision)
+        if "train_step" in sections:
+            section_train_step(workdir, args.quick, args.precision)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from p2pcount.cli import options as opt
 from p2pcount.cli.common import EXIT_USAGE, usage_errors
 from p2pcount.cli.console import error, message, warning
 from p2pcount.errors import P2PCountError
-from p2pcount.train.config import AUGMENTS, CropLayout
+from p2pcount.train.config import AUGMENTS, BACKBONE_BLOCKS, CropLayout
 
 AugmentChoice = opt.choice_enum("AugmentChoice", AUGMENTS)
 
@@ -46,6 +46,18 @@ def train(
     ] = None,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
     lr_backbone: Annotated[float, typer.Option("--lr-backbone", min=0.0)] = 1e-5,
+    freeze_blocks: Annotated[
+        int,
+        typer.Option(
+            "--freeze-blocks",
+            min=0,
+            max=BACKBONE_BLOCKS,
+            metavar="K",
+            help=f"Keep the backbone's first K VGG blocks (of {BACKBONE_BLOCKS}) as they "
+            "start: no gradients through them, so steps are faster (fine-tuning on a CPU); "
+            f"{BACKBONE_BLOCKS} fixes the whole backbone, 0 trains it all as the release does.",
+        ),
+    ] = 0,
     lr_drop: Annotated[
         int,
         typer.Option(
@@ -111,6 +123,7 @@ def train(
             extra_crop_layouts=tuple(CropLayout.parse(text) for text in also_crop or ()),
             lr=lr,
             lr_backbone=lr_backbone,
+            frozen_blocks=freeze_blocks,
             lr_drop=lr_drop,
             lr_gamma=lr_gamma,
             val_every=val_every,
@@ -135,15 +148,17 @@ def train(
         first = trainer.start_epoch + 1
         span = f"epoch {epochs}" if first == epochs else f"epochs {first}–{epochs}"
         crop_layouts = trainer.config.crop_layouts
-        layouts = ""
+        extras = ""
         if len(crop_layouts) > 1:
-            layouts = f", crops per image {' or '.join(map(str, crop_layouts))} by batch"
+            extras = f", crops per image {' or '.join(map(str, crop_layouts))} by batch"
+        if frozen := trainer.config.frozen_blocks:
+            extras += f", backbone block{'s 1–' if frozen > 1 else ' '}{frozen} fixed"
         message(
             f"training on {plural(stats['images'], 'image')}, {plural(stats['points'], 'head')} "
             f"({stats['min_count']}–{stats['max_count']} per image; "
             f"{plural(trainer.dist.world_size, 'process', 'processes')}, "
             f"{trainer.device}, autocast {trainer.autocast_dtype or 'off'}), "
-            f"{trainer.model.config.backbone}: {trainer.weights_origin}, {span}{layouts}"
+            f"{trainer.model.config.backbone}: {trainer.weights_origin}, {span}{extras}"
         )
     try:
         with train_progress(enabled=trainer.dist.is_main) as (on_step, on_epoch):

@@ -11,6 +11,8 @@ from p2pcount.errors import ConfigError
 #: scale, crops and flips; ``robust``, which adds photometric corruptions, sensor noise, blur,
 #: JPEG, rotation and perspective (:mod:`p2pcount.train.robust`); ``none``, crops alone.
 AUGMENTS = ("release", "robust", "none")
+#: VGG blocks in the backbone (five conv stages; the fifth, unpooled, feeds the neck's C5).
+BACKBONE_BLOCKS = 5
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class TrainConfig:
     ``crop_size`` px (all of them in :attr:`crop_layouts`): each batch is cut in one of them,
     every layout taking an equal share of an epoch's batches (see
     :class:`~p2pcount.train.crops.LayoutBatches`).
+    ``frozen_blocks`` of the backbone's :data:`BACKBONE_BLOCKS` VGG blocks, counted from the
+    input, keep their starting weights (see :mod:`p2pcount.train.freezing`); 0 trains them all,
+    as the release does.
     """
 
     epochs: int = 100
@@ -85,6 +90,7 @@ class TrainConfig:
     device: str = "auto"
     augment: str | None = None
     extra_crop_layouts: tuple[CropLayout, ...] = ()
+    frozen_blocks: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -107,6 +113,10 @@ class TrainConfig:
             raise ConfigError("need 0 < scale_min <= scale_max")
         if self.augment is not None and self.augment not in AUGMENTS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
+        if not 0 <= self.frozen_blocks <= BACKBONE_BLOCKS:
+            raise ConfigError(
+                f"frozen_blocks must be 0 to {BACKBONE_BLOCKS}, not {self.frozen_blocks}"
+            )
         if not 0 < self.lr_gamma <= 1:
             raise ConfigError(f"lr_gamma must be in (0, 1], not {self.lr_gamma}")
 

@@ -5,7 +5,8 @@ goes through the network; the Hungarian matcher pairs ground-truth heads with pr
 :class:`~p2pcount.train.loss.P2PLoss` scores them. Adam with a lower learning rate for the
 backbone, gradient clipping, a step learning-rate schedule (the release's StepLR: both rates
 times ``lr_gamma`` every ``lr_drop`` epochs), mixed precision (bf16 on CPUs with native bf16,
-fp16 on CUDA).
+fp16 on CUDA); optionally the backbone's first VGG blocks fixed
+(:mod:`p2pcount.train.freezing`).
 
 The :class:`Trainer` ties the run together: it is set up by :mod:`p2pcount.train.setup`,
 trains each epoch with :mod:`p2pcount.train.loop`, and keeps the run's files. Written in the
@@ -39,6 +40,7 @@ from p2pcount.io.atomic import atomic_path
 from p2pcount.model.anchors import PointDecoder
 from p2pcount.model.config import ModelConfig
 from p2pcount.train.config import EpochRecord, StepInfo, TrainConfig
+from p2pcount.train.freezing import freeze, train_mode
 from p2pcount.train.loop import (
     DIVERGED,
     TrainStep,
@@ -118,6 +120,7 @@ class Trainer:
         self.backbone_origin = start.backbone_origin
         self.weights_origin = start.weights_origin
         self.model.to(self.device)
+        freeze(self.model, config.frozen_blocks)  # before DDP, which hooks trainable weights
         self.optimizer = make_optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.autocast_dtype == torch.float16
@@ -170,8 +173,11 @@ class Trainer:
         return self._step(images, targets)
 
     def validate(self) -> dict[str, float]:
-        """MAE, MSE and localization of the current weights on the validation images."""
-        return validate(self.model, self.device, self.config, self.val_samples)
+        """MAE, MSE and localization of the current weights on the validation images; the
+        model is left in training mode (frozen blocks in eval mode)."""
+        metrics = validate(self.model, self.device, self.config, self.val_samples)
+        train_mode(self.model, self.config.frozen_blocks)
+        return metrics
 
     def run(
         self,
@@ -192,7 +198,7 @@ class Trainer:
 
     def _epoch(self, epoch: int, on_step: Callable[[StepInfo], None] | None) -> EpochRecord:
         """Train epoch ``epoch`` (counted from 0), validate, and save the run's files."""
-        self.model.train()
+        train_mode(self.model, self.config.frozen_blocks)
         set_learning_rates(self.optimizer, self.config.learning_rates(epoch))
         self.batches.set_epoch(epoch)
         self.dataset.set_epoch(epoch)
