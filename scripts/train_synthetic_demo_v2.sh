@@ -100,9 +100,9 @@
 #      held-out families, with 0.63 false heads per person-free validation image) with the
 #      whole backbone fixed (--freeze-blocks 5: a step 3.3 times faster on 2 AVX2 cores,
 #      scripts/benchmark.py --sections train_step) at 1e-5, 2 epochs, both crop layouts,
-#      --seed 4, on stage 13's scenes and the
-#      hard negatives stage 13's epoch 2 itself draws on 250 noisy and cluttered scenes of
-#      seed 50 that stage 9 did not mine (lines 501-750 of them; v6-mined, all of them).
+#      --seed 4, on stage 13's scenes and the hard negatives stage 13's epoch 2 itself draws
+#      on 250 noisy and cluttered scenes of seed 50 that stage 9 did not mine (lines 501-750
+#      of them; v6-mined, all of them).
 #
 # Held out of training and selection:
 #   - the "helmet" head style and the "fractal" background family (HOLD_OUT below): every
