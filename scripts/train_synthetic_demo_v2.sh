@@ -125,7 +125,7 @@ esac
 HOLD_OUT=helmet,fractal
 if [ "${SMOKE:-0}" = 1 ]; then
     DATA=data/v2-smoke RUNS=runs/smoke- EPOCHS=(1 1 1 1 1 1 1 1 1 1 1 1 1 1)
-    N=(8 8 4 4 4 4 4 4 4 8 8 4 2)
+    N=(8 8 4 4 4 4 4 4 4 8 8 2 2)  # smoke: 4 noisy and cluttered scenes, 2 mined by each
 else
     DATA=data RUNS=runs/ EPOCHS=(1 1 1 2 1 2 1 1 2 2 2 2 1 2)
     N=(2000 1500 800 600 60 40 1200 1200 80 2000 600 500 250)
