@@ -99,7 +99,7 @@
 #  14. from stage 13's epoch 2 (runs/synthetic-demo-v8/last.safetensors: the best on the
 #      held-out families, with 0.63 false heads per person-free validation image) with the
 #      whole backbone fixed (--freeze-blocks 5: a step 3.3 times faster on 2 AVX2 cores,
-#      scripts/benchmark.py --sections train_step) at 1e-5, 2 epochs, both crop layouts,
+#      scripts/benchmark.py --sections train_step) at 1e-5, 3 epochs, both crop layouts,
 #      --seed 4, on stage 13's scenes and the hard negatives stage 13's epoch 2 itself draws
 #      on 250 noisy and cluttered scenes of seed 50 that stage 9 did not mine (lines 501-750
 #      of them; v6-mined, all of them).
@@ -127,7 +127,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
     DATA=data/v2-smoke RUNS=runs/smoke- EPOCHS=(1 1 1 1 1 1 1 1 1 1 1 1 1 1)
     N=(8 8 4 4 4 4 4 4 4 8 8 2 2)  # smoke: 4 noisy and cluttered scenes, 2 mined by each
 else
-    DATA=data RUNS=runs/ EPOCHS=(1 1 1 2 1 2 1 1 2 2 2 2 1 2)
+    DATA=data RUNS=runs/ EPOCHS=(1 1 1 2 1 2 1 1 2 2 2 2 1 3)
     N=(2000 1500 800 600 60 40 1200 1200 80 2000 600 500 250)
 fi
 mkdir -p "$DATA"
