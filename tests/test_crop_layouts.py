@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from p2pcount.cli import app
 from p2pcount.data.datasets import load_dataset
-from p2pcount.data.synthetic import write_dataset
 from p2pcount.errors import ConfigError
 from p2pcount.io.images import load_image
 from p2pcount.model.config import ModelConfig
@@ -25,12 +24,12 @@ from p2pcount.train.config import CropLayout, TrainConfig
 from p2pcount.train.crops import CrowdCrops, LayoutBatches
 from p2pcount.train.recipes import crop_recipe
 from p2pcount.train.trainer import Trainer
+from tests.tiny_training import cli_train_args, tiny_scenes
 
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("syn")
-    return write_dataset(root, count=6, seed=4, min_size=64, max_size=96, max_people=10)
+    return tiny_scenes(tmp_path_factory.mktemp("syn"))
 
 
 def test_layouts_parse_and_check() -> None:
@@ -135,11 +134,7 @@ def test_a_run_mixes_the_layouts(tiny_dataset: Path, tmp_path: Path) -> None:
 
 
 def test_cli_also_crop(tiny_dataset: Path, tmp_path: Path) -> None:
-    base = [
-        "train", str(tiny_dataset), "--epochs", "1", "--batch-size", "3",
-        "--crops-per-image", "1", "--crop-size", "32", "--workers", "0",
-        "--backbone-weights", "none", "--device", "cpu", "--precision", "fp32",
-    ]  # fmt: skip
+    base = cli_train_args(tiny_dataset)
     out = tmp_path / "run"
     result = CliRunner().invoke(app, [*base, "-o", str(out), "--also-crop", "2x48"])
     assert result.exit_code == 0, result.stderr

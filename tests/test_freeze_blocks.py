@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from p2pcount.cli import app
 from p2pcount.data.datasets import load_dataset
-from p2pcount.data.synthetic import write_dataset
 from p2pcount.errors import ConfigError
 from p2pcount.model.anchors import flatten_proposals
 from p2pcount.model.config import ModelConfig
@@ -22,17 +21,17 @@ from p2pcount.model.network import P2PNet
 from p2pcount.train.config import TrainConfig
 from p2pcount.train.freezing import freeze, frozen_layers, train_mode
 from p2pcount.train.trainer import Trainer
+from tests.tiny_training import cli_train_args, tiny_scenes
 
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("syn")
-    return write_dataset(root, count=4, seed=4, min_size=64, max_size=96, max_people=10)
+    return tiny_scenes(tmp_path_factory.mktemp("syn"))
 
 
 def _config(**overrides) -> TrainConfig:
     base = dict(
-        epochs=1, batch_size=2, crops_per_image=1, crop_size=48, workers=0, seed=0,
+        epochs=1, batch_size=3, crops_per_image=1, crop_size=48, workers=0, seed=0,
         device="cpu", precision="fp32",
     )  # fmt: skip
     return TrainConfig(**{**base, **overrides})
@@ -123,11 +122,7 @@ def test_a_run_keeps_frozen_weights_and_statistics(tiny_dataset: Path, tmp_path:
 
 
 def test_cli_freeze_blocks(tiny_dataset: Path, tmp_path: Path) -> None:
-    base = [
-        "train", str(tiny_dataset), "--epochs", "1", "--batch-size", "2",
-        "--crops-per-image", "1", "--crop-size", "32", "--workers", "0",
-        "--backbone-weights", "none", "--device", "cpu", "--precision", "fp32",
-    ]  # fmt: skip
+    base = cli_train_args(tiny_dataset)
     out = tmp_path / "run"
     result = CliRunner().invoke(app, [*base, "-o", str(out), "--freeze-blocks", "5"])
     assert result.exit_code == 0, result.stderr
