@@ -29,6 +29,12 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_scenes(tmp_path_factory.mktemp("syn"))
 
 
+def _feature_index(name: str) -> int:
+    """The backbone layer index of a parameter or buffer name (``backbone.features.7.weight``
+    → 7); 99, past every backbone layer, for the neck's and heads'."""
+    return int(name.split(".")[2]) if name.startswith("backbone.") else 99
+
+
 def _config(**overrides) -> TrainConfig:
     base = dict(
         epochs=1, batch_size=3, crops_per_image=1, crop_size=48, workers=0, seed=0,
@@ -49,7 +55,7 @@ def test_frozen_layers_are_whole_vgg_blocks() -> None:
     assert isinstance(frozen_layers(bn, 2)[-1], nn.ReLU) and len(frozen_layers(bn, 2)) == 13
     freeze(bn, 2)
     for name, param in bn.named_parameters():
-        index = int(name.split(".")[2]) if name.startswith("backbone.") else 99
+        index = _feature_index(name)
         assert param.requires_grad == (index >= 13), name
     train_mode(bn, 2)
     assert [m.training for m in bn.backbone.features[12:15]] == [False, True, True]
@@ -84,7 +90,7 @@ def test_freezing_leaves_the_other_gradients_as_they_were(
     frozen = _gradients(Trainer(samples, tmp_path / "b", _config(frozen_blocks=3), ModelConfig()))
     assert full.keys() == frozen.keys()
     for name, grad in frozen.items():
-        index = int(name.split(".")[2]) if name.startswith("backbone.") else 99
+        index = _feature_index(name)
         if index < 16:  # blocks 1-3 of vgg16: features[0:16]
             assert grad is None, name
         else:
@@ -102,7 +108,7 @@ def test_a_run_keeps_frozen_weights_and_statistics(tiny_dataset: Path, tmp_path:
     after = trainer.model.state_dict()
     # vgg16_bn blocks 1-2 are features[0:13]: weights, biases and batch-norm statistics kept
     for key, value in before.items():
-        index = int(key.split(".")[2]) if key.startswith("backbone.") else 99
+        index = _feature_index(key)
         if index < 13:
             assert torch.equal(after[key], value), key
         elif key.endswith(("weight", "running_mean", "running_var")):

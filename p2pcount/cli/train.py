@@ -11,7 +11,8 @@ from p2pcount.cli import options as opt
 from p2pcount.cli.common import EXIT_USAGE, usage_errors
 from p2pcount.cli.console import error, message, warning
 from p2pcount.errors import P2PCountError
-from p2pcount.train.config import AUGMENTS, BACKBONE_BLOCKS, CropLayout
+from p2pcount.model.config import BACKBONE_BLOCKS
+from p2pcount.train.config import AUGMENTS, CropLayout
 
 AugmentChoice = opt.choice_enum("AugmentChoice", AUGMENTS)
 

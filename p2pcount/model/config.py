@@ -16,6 +16,8 @@ from p2pcount.errors import ConfigError
 #: Backbones p2pcount can build. Both are torchvision's VGG16 feature extractor, with
 #: the layer indices of ``torchvision.models.vgg16(_bn)().features``.
 BACKBONES = ("vgg16", "vgg16_bn")
+#: VGG blocks in either backbone (five conv stages; the fifth, unpooled, feeds the neck's C5).
+BACKBONE_BLOCKS = 5
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from p2pcount.errors import ConfigError
+from p2pcount.model.config import BACKBONE_BLOCKS
 
 #: The training augmentation recipes (``train --augment``): the original release's random
 #: scale, crops and flips; ``robust``, which adds photometric corruptions, sensor noise, blur,
 #: JPEG, rotation and perspective (:mod:`p2pcount.train.robust`); ``none``, crops alone.
 AUGMENTS = ("release", "robust", "none")
-#: VGG blocks in the backbone (five conv stages; the fifth, unpooled, feeds the neck's C5).
-BACKBONE_BLOCKS = 5
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,10 @@ class TrainConfig:
     ``crop_size`` px (all of them in :attr:`crop_layouts`): each batch is cut in one of them,
     every layout taking an equal share of an epoch's batches (see
     :class:`~p2pcount.train.crops.LayoutBatches`).
-    ``frozen_blocks`` of the backbone's :data:`BACKBONE_BLOCKS` VGG blocks, counted from the
-    input, keep their starting weights (see :mod:`p2pcount.train.freezing`); 0 trains them all,
-    as the release does.
+    ``frozen_blocks`` of the backbone's VGG blocks
+    (:data:`~p2pcount.model.config.BACKBONE_BLOCKS`), counted from the input, keep their
+    starting weights (see :mod:`p2pcount.train.freezing`); 0 trains them all, as the release
+    does.
     """
 
     epochs: int = 100
