@@ -1,6 +1,7 @@
 """Training with the backbone's first VGG blocks fixed (``train --freeze-blocks K``): which
 layers, the gradients of the others unchanged, frozen weights and batch-norm statistics kept
-through a run, resuming with another K, and the CLI."""
+through a run, validation leaving every module in its mode, resuming with another K, and
+the CLI."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet
 from p2pcount.train.config import TrainConfig
 from p2pcount.train.freezing import freeze, frozen_layers, train_mode
+from p2pcount.train.loop import validate
 from p2pcount.train.trainer import Trainer
 from tests.tiny_training import cli_train_args, tiny_scenes
 
@@ -60,6 +62,19 @@ def test_frozen_layers_are_whole_vgg_blocks() -> None:
     train_mode(bn, 2)
     assert [m.training for m in bn.backbone.features[12:15]] == [False, True, True]
     assert bn.neck.training
+
+
+def test_validation_restores_each_modules_mode(tiny_dataset: Path) -> None:
+    model = P2PNet(ModelConfig(backbone="vgg16_bn"))
+    train_mode(model, 2)
+    modes = [m.training for m in model.modules()]
+    assert not all(modes) and any(modes)
+    metrics = validate(model, torch.device("cpu"), _config(), load_dataset(tiny_dataset)[:1])
+    assert set(metrics) == {"mae", "mse", "precision", "recall", "f1"}
+    assert [m.training for m in model.modules()] == modes
+    model.eval()  # a model validated in eval mode stays there
+    validate(model, torch.device("cpu"), _config(), load_dataset(tiny_dataset)[:1])
+    assert not any(m.training for m in model.modules())
 
 
 def test_config_checks_the_block_count() -> None:

@@ -108,10 +108,14 @@ def validate(
 ) -> dict[str, float]:
     """Count errors (MAE and root-mean-square "MSE", in heads per image) and localization
     (precision, recall, F1 of the points kept at ``config.threshold`` matched within
-    ``config.radius`` pixels) of ``model`` on ``samples``; leaves the model in training mode."""
+    ``config.radius`` pixels) of ``model`` on ``samples``. Counting puts the model in eval
+    mode; afterwards every module is back in the mode it was in (frozen blocks stay in eval
+    mode, the rest trains)."""
+    modes = [module.training for module in model.modules()]
     counter = Counter(model, device, precision=config.precision)
     report = evaluate(counter, samples, config.threshold, config.radius, with_nap=False)
-    model.train()
+    for module, training in zip(model.modules(), modes, strict=True):
+        module.train(training)
     loc = report.localization
     return {
         "mae": report.mae,

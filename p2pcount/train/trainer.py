@@ -173,11 +173,9 @@ class Trainer:
         return self._step(images, targets)
 
     def validate(self) -> dict[str, float]:
-        """MAE, MSE and localization of the current weights on the validation images; the
-        model is left in training mode (frozen blocks in eval mode)."""
-        metrics = validate(self.model, self.device, self.config, self.val_samples)
-        train_mode(self.model, self.config.frozen_blocks)
-        return metrics
+        """MAE, MSE and localization of the current weights on the validation images; each
+        module is left in the mode it was in (see :func:`~p2pcount.train.loop.validate`)."""
+        return validate(self.model, self.device, self.config, self.val_samples)
 
     def run(
         self,
