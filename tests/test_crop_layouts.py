@@ -43,6 +43,11 @@ def test_layouts_parse_and_check() -> None:
         CropLayout.parse("0x128")
     with pytest.raises(ConfigError, match="'2x100': crop size must be a positive multiple of 16"):
         CropLayout.parse("2x100")
+    # the main layout (crops_per_image x crop_size) is checked as any other
+    with pytest.raises(ConfigError, match="crops per image must be at least 1, not 0"):
+        TrainConfig(crops_per_image=0)
+    with pytest.raises(ConfigError, match="crop size must be a positive multiple of 16, not 50"):
+        TrainConfig(crop_size=50)
     config = TrainConfig(crops_per_image=4, crop_size=128, extra_crop_layouts=[(1, 256)])
     assert config.extra_crop_layouts == (CropLayout(1, 256),)
     assert config.crop_layouts == (CropLayout(4, 128), CropLayout(1, 256))
@@ -146,5 +151,11 @@ def test_cli_also_crop(tiny_dataset: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert bad.stderr.strip().splitlines() == [
         "p2pcount: error: crop layout '2x50': crop size must be a positive multiple of 16, not 50"
+    ]
+    assert not (tmp_path / "bad").exists()
+    bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "bad"), "--crop-size", "50"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().splitlines() == [
+        "p2pcount: error: crop size must be a positive multiple of 16, not 50"
     ]
     assert not (tmp_path / "bad").exists()

@@ -93,18 +93,10 @@ class TrainConfig:
     frozen_blocks: int = 0
 
     def __post_init__(self) -> None:
-        for name in (
-            "epochs",
-            "batch_size",
-            "crops_per_image",
-            "crop_size",
-            "val_every",
-            "lr_drop",
-        ):
+        for name in ("epochs", "batch_size", "val_every", "lr_drop"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.crop_size % 16:
-            raise ConfigError(f"crop_size must be a multiple of 16, not {self.crop_size}")
+        CropLayout(self.crops_per_image, self.crop_size)  # checks both as any layout
         self.extra_crop_layouts = tuple(
             layout if isinstance(layout, CropLayout) else CropLayout(*layout)
             for layout in self.extra_crop_layouts
