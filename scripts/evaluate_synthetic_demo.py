@@ -141,9 +141,7 @@ def main() -> None:
         _robustness_report(args)
         return
     data = Path(args.data)
-    if not (data / "list.txt").is_file():
-        write_dataset(data, count=args.images, seed=CLASSIC_SEED)
-    samples = load_dataset(data / "list.txt")[: args.images]
+    samples = _scenes(data, args.images, CLASSIC_SEED)  # drawn again if it holds fewer
     counter = Counter.from_weights(args.weights, device="cpu", precision=args.precision)
     report = evaluate(counter, samples, threshold=args.threshold, radius=RADIUS)
     mean_count = float(np.mean([len(s.points) for s in samples]))
