@@ -155,6 +155,12 @@ gen() { [ -f "$DATA/$1/list.txt" ] || $PY scripts/make_synthetic.py "$DATA/$1" "
 varied=(--style varied --hold-out "$HOLD_OUT")
 empty=(--empty-fraction 1.0 "${varied[@]}")
 lines() { sed "s#^#$1/#; s# # $1/#" "$DATA/$1/list.txt"; }  # paths relative to $DATA
+mine_slice() {  # mine_slice WEIGHTS NAME SKIP COUNT: NAME-mined, once, from the COUNT noisy and
+    # cluttered scenes of seed 50 after the first SKIP (each stage mines scenes no earlier one did)
+    [ -f "$DATA/$2-mined/list.txt" ] && return
+    tail -n +$(($3 + 1)) "$DATA/v3-mine-noisy-cluttered.txt" | head -n "$4" > "$DATA/$2-mine.txt"
+    $PY scripts/mine_hard_negatives.py "$1" "$DATA/$2-mine.txt" "$DATA/$2-mined"
+}
 train() {  # train LIST VAL OUT INIT EPOCHS [options]
     .venv/bin/p2pcount train "$1" --val "$2" -o "$3" --init-weights "$4" --epochs "$5" \
         --augment robust --batch-size 8 --val-every 1 --workers 1 "${@:6}"
@@ -183,22 +189,19 @@ if [ "$STAGE" -ge 12 ]; then
         { echo "stage $STAGE takes the hard negatives of stages 9 and 10: run them first" >&2; exit 2; }
 fi
 cluttered() { awk 'NR % 4 == 0'; }
-stage13_list() {  # stage 13's scenes (stages 14 and 15 add to them)
+stage13_list() {  # stage 13's scenes
     { lines v5-varied; lines syn-train2 | quarter | odd; lines v3-empty | not_blank | quarter;
       lines v4-mined | odd; lines v5-mined | third; lines v3-mine | cluttered | quarter; }
 }
+stage14_list() { stage13_list; lines v6-mined; }  # stage 14's: and stage 13's false heads
 if [ "$STAGE" = 15 ]; then
     v9="${RUNS}synthetic-demo-v9/last.safetensors"
     [ -f "$v9" ] && [ -f "$DATA/v6-mined/list.txt" ] ||
         { echo "stage 15 starts from stage 14's $v9 and scenes: run stage 14 first" >&2; exit 2; }
     gen v7-val-empty --count "${N[14]}" --seed 52 --min-size 256 --max-size 1024 "${empty[@]}"
     lines v7-val-empty | cluttered > "$DATA/val-v7-cluttered.txt"
-    if [ ! -f "$DATA/v7-mined/list.txt" ]; then  # lines no stage mined (after v5's and v6's)
-        tail -n +$((N[11] + N[12] + 1)) "$DATA/v3-mine-noisy-cluttered.txt" | head -n "${N[13]}" \
-            > "$DATA/v7-mine.txt"
-        $PY scripts/mine_hard_negatives.py "$v9" "$DATA/v7-mine.txt" "$DATA/v7-mined"
-    fi
-    { stage13_list; lines v6-mined; lines v7-mined; } > "$DATA/train-v10-stage15.txt"
+    mine_slice "$v9" v7 $((N[11] + N[12])) "${N[13]}"  # after v5-mine.txt and v6-mine.txt
+    { stage14_list; lines v7-mined; } > "$DATA/train-v10-stage15.txt"
     val_v4 > "$DATA/val-v4-stage9.txt"
     train "$DATA/train-v10-stage15.txt" "$DATA/val-v4-stage9.txt" "${RUNS}synthetic-demo-v10" \
         "$v9" "${EPOCHS[14]}" --lr 1e-5 --freeze-blocks 5 --also-crop 1x256 --seed 5 "$@"
@@ -207,12 +210,8 @@ fi
 if [ "$STAGE" = 14 ]; then
     v8="${RUNS}synthetic-demo-v8/last.safetensors"
     [ -f "$v8" ] || { echo "stage 14 starts from stage 13's $v8: run stage 13 first" >&2; exit 2; }
-    if [ ! -f "$DATA/v6-mined/list.txt" ]; then  # scenes stage 9 did not mine (v5-mine.txt)
-        tail -n +$((N[11] + 1)) "$DATA/v3-mine-noisy-cluttered.txt" | head -n "${N[12]}" \
-            > "$DATA/v6-mine.txt"
-        $PY scripts/mine_hard_negatives.py "$v8" "$DATA/v6-mine.txt" "$DATA/v6-mined"
-    fi
-    { stage13_list; lines v6-mined; } > "$DATA/train-v9-stage14.txt"
+    mine_slice "$v8" v6 "${N[11]}" "${N[12]}"  # after those mined with stage 9 (v5-mine.txt)
+    stage14_list > "$DATA/train-v9-stage14.txt"
     val_v4 > "$DATA/val-v4-stage9.txt"
     train "$DATA/train-v9-stage14.txt" "$DATA/val-v4-stage9.txt" "${RUNS}synthetic-demo-v9" "$v8" \
         "${EPOCHS[13]}" --lr 1e-5 --freeze-blocks 5 --also-crop 1x256 --seed 4 "$@"
@@ -251,10 +250,7 @@ if [ "$STAGE" = 10 ]; then
     [ -f "$v4" ] || { echo "stage 10 starts from stage 9's $v4: run stage 9 first" >&2; exit 2; }
     gen v4-val --count "${N[4]}" --seed 44 "${varied[@]}"
     gen v5-varied --count "${N[10]}" --seed 51 --empty-fraction 0.1 "${varied[@]}"
-    if [ ! -f "$DATA/v5-mined/list.txt" ]; then  # the first half, to save a quarter hour
-        head -n "${N[11]}" "$DATA/v3-mine-noisy-cluttered.txt" > "$DATA/v5-mine.txt"
-        $PY scripts/mine_hard_negatives.py "$v4" "$DATA/v5-mine.txt" "$DATA/v5-mined"
-    fi
+    mine_slice "$v4" v5 0 "${N[11]}"  # the first half, to save a quarter hour
     { lines v5-varied; lines syn-train2 | quarter | odd; lines v3-empty | not_blank | quarter;
       lines v5-mined | odd; lines v4-mined | quarter; } > "$DATA/train-v5-stage10.txt"
     val_v4 > "$DATA/val-v4-stage9.txt"
