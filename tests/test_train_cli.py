@@ -3,11 +3,13 @@ the command printed after Ctrl-C, which must run as printed."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from p2pcount.cli import app
@@ -110,3 +112,36 @@ def test_under_torchrun_the_torchrun_part_is_left_to_the_user(monkeypatch) -> No
     assert _resume_command(torchrun=True) == (
         "torchrun <the same options> -m p2pcount train 'a b' -o o --resume"
     )
+
+
+def _saved_config(run: Path) -> dict:
+    return json.loads(torch.load(run / "state.pt", weights_only=True)["train_config"])
+
+
+def test_resume_keeps_the_run_recipe_for_options_not_given_again(
+    one_image: Path, tmp_path: Path
+) -> None:
+    out, runner = tmp_path / "run", CliRunner()
+    recipe = ["--freeze-blocks", "2", "--also-crop", "2x16", "--seed", "7", "--augment", "none"]
+    first = runner.invoke(app, ["train", str(one_image), "-o", str(out), *FAST, *recipe])
+    assert first.exit_code == 0, first.stderr
+    # Resumed with no recipe option but --lr: the rest is the run's own, not the defaults.
+    where = ["--workers", "0", "--device", "cpu", "--precision", "fp32", "--resume"]
+    args = ["train", str(one_image), "-o", str(out), *where, "--epochs", "2", "--lr", "2e-5"]
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.stderr
+    assert _start_line(again.stderr).endswith(
+        "epoch 2, crops per image 1x32 or 2x16 by batch, backbone blocks 1–2 fixed"
+    )
+    saved = _saved_config(out)
+    assert (saved["lr"], saved["seed"], saved["frozen_blocks"], saved["augment"]) == (
+        2e-5, 7, 2, "none",
+    )  # fmt: skip
+    assert (saved["batch_size"], saved["crops_per_image"], saved["crop_size"]) == (1, 1, 32)
+    assert saved["extra_crop_layouts"] == [{"crops": 2, "size": 16}]
+    # An option given again wins over the run's.
+    args = ["train", str(one_image), "-o", str(out), *where, "--epochs", "3"]
+    third = runner.invoke(app, [*args, "--freeze-blocks", "0"])
+    assert third.exit_code == 0, third.stderr
+    assert _start_line(third.stderr).endswith("epoch 3, crops per image 1x32 or 2x16 by batch")
+    assert (_saved_config(out)["frozen_blocks"], _saved_config(out)["lr"]) == (0, 2e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ from p2pcount.data.synthetic import write_dataset
 from p2pcount.errors import ConfigError, DatasetError, WeightsError
 from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet
-from p2pcount.train.config import TrainConfig
-from p2pcount.train.setup import load_backbone_weights
+from p2pcount.train.config import CropLayout, TrainConfig
+from p2pcount.train.setup import load_backbone_weights, resumed_config
 from p2pcount.train.trainer import Trainer
 from p2pcount.weights.checkpoint import load_model, read_weights
 from tests.torchrun import torchrun
@@ -361,3 +362,29 @@ def test_unreadable_validation_images_are_found_before_training(tiny_dataset, tm
     assert [s.image for s in trainer.val_samples] == [s.image for s in samples[1:]]
     with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no validation image"):
         Trainer(samples, tmp_path / "b", tiny_config(), ModelConfig(), samples[:1])
+
+
+def test_resumed_config_keeps_the_run_recipe_for_fields_not_given(tmp_path: Path) -> None:
+    recorded = TrainConfig(
+        epochs=2, lr=3e-5, seed=7, frozen_blocks=2, augment="robust", workers=4,
+        extra_crop_layouts=(CropLayout(1, 256),),
+    )  # fmt: skip
+    saved = {"train_config": json.dumps(asdict(recorded))}
+    state = tmp_path / "state.pt"
+    asked = TrainConfig(epochs=5, lr=1e-4, workers=0)  # every other field at its default
+    # Only the fields named as given are the caller's (and epochs, workers, device, precision).
+    resumed = resumed_config(asked, saved, state, given={"lr"})
+    assert resumed == replace(recorded, epochs=5, lr=1e-4, workers=0)
+    assert resumed.crop_layouts == (CropLayout(4, 128), CropLayout(1, 256))
+    # given=None: the caller's whole config, the augment recipe the run's when left None.
+    assert resumed_config(asked, saved, state) == replace(asked, augment="robust")
+    # A new run, or a state without p2pcount's JSON config: the caller's, release by default.
+    assert resumed_config(asked, None, state, given=set()) == replace(asked, augment="release")
+    for junk in ("not json", "[1, 2]", None):
+        got = resumed_config(asked, {"train_config": junk}, state, given=set())
+        assert got == replace(asked, augment="release")
+    # A recorded recipe that TrainConfig refuses names the state file.
+    for field, value in (("crop_size", 50), ("extra_crop_layouts", [{"crops": 1}])):
+        bad = {"train_config": json.dumps({**asdict(recorded), field: value})}
+        with pytest.raises(WeightsError, match=r"state\.pt: its training config cannot be res"):
+            resumed_config(asked, bad, state, given=set())

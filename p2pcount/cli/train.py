@@ -16,8 +16,26 @@ from p2pcount.train.config import AUGMENTS, CropLayout
 
 AugmentChoice = opt.choice_enum("AugmentChoice", AUGMENTS)
 
+#: The recipe options of ``train`` (parameter name: the TrainConfig field each sets). On
+#: --resume, a field whose option is not given keeps the resumed run's value.
+_RECIPE_OPTIONS = {
+    "batch_size": "batch_size",
+    "crops": "crops_per_image",
+    "crop_size": "crop_size",
+    "also_crop": "extra_crop_layouts",
+    "lr": "lr",
+    "lr_backbone": "lr_backbone",
+    "freeze_blocks": "frozen_blocks",
+    "lr_drop": "lr_drop",
+    "lr_gamma": "lr_gamma",
+    "val_every": "val_every",
+    "seed": "seed",
+    "augment": "augment",
+}
+
 
 def train(
+    ctx: typer.Context,
     train_data: Annotated[
         Path, typer.Argument(metavar="TRAIN_DATA", help="Training dataset (list file or folder).")
     ],
@@ -74,7 +92,12 @@ def train(
         ),
     ] = "imagenet",
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from OUTPUT_DIR/state.pt.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue from OUTPUT_DIR/state.pt. The recipe options not given again "
+            "(learning rates, crops, --freeze-blocks, --seed, --augment, ...) keep the run's own.",
+        ),
     ] = False,
     init_weights: Annotated[
         Optional[str],  # noqa: UP045
@@ -143,6 +166,7 @@ def train(
             backbone_weights=backbone_weights,
             resume=resume,
             init_weights=init_weights,
+            given=_given_fields(ctx),
         )
     if trainer.dist.is_main:
         stats = summarize(samples)
@@ -176,6 +200,18 @@ def train(
         shutdown_distributed()
     if trainer.dist.is_main:
         message(f"done: {output_dir / 'best.safetensors'}")
+
+
+def _given_fields(ctx: typer.Context) -> set[str]:
+    """The TrainConfig fields whose recipe option was given (on the command line or by an
+    environment variable), not left at its default."""
+    # By name: recent typer releases carry their own copy of click (another enum class).
+    defaults = {"DEFAULT", "DEFAULT_MAP"}
+    return {
+        field
+        for name, field in _RECIPE_OPTIONS.items()
+        if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in defaults
+    }
 
 
 def _resume_command(torchrun: bool) -> str:

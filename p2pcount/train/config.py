@@ -53,7 +53,7 @@ class TrainConfig:
     distance), ``scale_*`` are image scale factors, ``lr_drop`` and ``val_every`` count epochs,
     ``cost_*`` weigh the matcher and ``*_weight`` the loss (see :mod:`p2pcount.train.loss`).
     ``augment`` names the recipe (one of :data:`AUGMENTS`); None stands for the resumed run's
-    own, or ``release`` for a new run (resolved by :func:`p2pcount.train.setup.resolve_augment`).
+    own, or ``release`` for a new run (resolved by :func:`p2pcount.train.setup.resumed_config`).
     ``scale_*`` apply to ``release`` alone (``robust`` has its own range, ``none`` none).
     ``extra_crop_layouts`` are further ways to cut a batch besides ``crops_per_image`` crops of
     ``crop_size`` px (all of them in :attr:`crop_layouts`): each batch is cut in one of them,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -30,7 +30,7 @@ from p2pcount.model.config import ModelConfig
 from p2pcount.model.network import P2PNet
 from p2pcount.text import plural
 from p2pcount.train.augment import AugmentConfig
-from p2pcount.train.config import TrainConfig
+from p2pcount.train.config import CropLayout, TrainConfig
 from p2pcount.train.crops import CrowdCrops, LayoutBatches, collate_crops
 from p2pcount.train.loss import P2PLoss
 from p2pcount.train.matcher import HungarianMatcher
@@ -84,17 +84,53 @@ def read_state(state_path: Path, epochs: int) -> dict:
     return saved
 
 
-def resolve_augment(config: TrainConfig, saved: dict | None) -> TrainConfig:
-    """``config`` with its augmentation recipe named: the one asked, else the resumed run's
-    (from its state's ``train_config``; ``release`` for states written before the option
-    existed), else ``release``."""
-    if config.augment is not None:
-        return config
-    augment = "release"
-    # A state whose config is not p2pcount's JSON resumes with the default.
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        augment = json.loads(saved["train_config"]).get("augment") or augment
-    return replace(config, augment=augment)
+#: The :class:`TrainConfig` fields that say how long and where a run trains rather than how:
+#: always the caller's, on resume too.
+_INVOCATION_FIELDS = frozenset({"epochs", "workers", "device", "precision"})
+
+
+def resumed_config(
+    config: TrainConfig,
+    saved: dict | None,
+    state_path: Path,
+    given: Collection[str] | None = None,
+) -> TrainConfig:
+    """``config`` as the run goes on, its augmentation recipe named.
+
+    A new run (``saved`` None) keeps ``config`` (``augment`` None: ``release``). A resumed
+    run keeps its own recipe, from its state's ``train_config``, for every field the caller
+    did not set: those not named in ``given`` (None names them all, as a caller that builds
+    the whole config means it), and ``augment`` when it is None. ``epochs``, ``workers``,
+    ``device`` and ``precision`` are always ``config``'s. A field the state does not record
+    (written before the option existed, or a config that is not p2pcount's JSON) stays as in
+    ``config`` (``augment``: ``release``).
+
+    Raises:
+        WeightsError: the state's recorded recipe is not a valid :class:`TrainConfig`.
+    """
+    recorded: dict = {}
+    if saved is not None:
+        # A state whose config is not p2pcount's JSON resumes with the caller's.
+        with contextlib.suppress(TypeError, ValueError):
+            loaded = json.loads(saved["train_config"])
+            recorded = loaded if isinstance(loaded, dict) else {}
+    names = {field.name for field in fields(TrainConfig)} - _INVOCATION_FIELDS
+    unset = names - (names if given is None else set(given))
+    if config.augment is None:
+        unset.add("augment")
+    changes = {name: recorded[name] for name in unset if recorded.get(name) is not None}
+    changes.setdefault("augment", config.augment or "release")
+    try:
+        if "extra_crop_layouts" in changes:  # in JSON each is {"crops": C, "size": S}
+            changes["extra_crop_layouts"] = tuple(
+                CropLayout(**layout) if isinstance(layout, dict) else layout
+                for layout in changes["extra_crop_layouts"]
+            )
+        return replace(config, **changes)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise WeightsError(
+            f"{state_path}: its training config cannot be resumed ({first_line(exc)})"
+        ) from None
 
 
 def check_fresh(output_dir: Path) -> None:
@@ -249,7 +285,7 @@ def make_loader(
     one of ``config.crop_layouts`` (:class:`~p2pcount.train.crops.LayoutBatches` picks it).
 
     Crops are augmented by the recipe ``config.augment`` (resolved, see
-    :func:`resolve_augment`) and padded with the model's mean colour. Call ``set_epoch`` on
+    :func:`resumed_config`) and padded with the model's mean colour. Call ``set_epoch`` on
     the crops and the batches at the start of each epoch.
     """
     fill = tuple(round(255 * m) for m in model_config.mean)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -62,8 +62,8 @@ from p2pcount.train.setup import (
     make_output_dir,
     read_state,
     readable,
-    resolve_augment,
     restore,
+    resumed_config,
     starting_model,
 )
 from p2pcount.weights.checkpoint import save_weights
@@ -82,6 +82,9 @@ class Trainer:
         resume: continue from ``output_dir/state.pt``.
         init_weights: start the whole model from this checkpoint instead (fine-tuning; its
             architecture is used); ignored when resuming.
+        given: on resume, the names of the ``config`` fields the caller chose; the others
+            keep the resumed run's values (None: every field was chosen, except ``augment``
+            when None). See :func:`~p2pcount.train.setup.resumed_config`.
 
     ``backbone_origin`` says how the run's backbone was first initialized (kept in its
     state and checkpoints); ``weights_origin`` where this run's starting weights come from
@@ -100,19 +103,19 @@ class Trainer:
         backbone_weights: str = "none",
         resume: bool = False,
         init_weights: str | None = None,
+        given: Collection[str] | None = None,
     ) -> None:
         # The order matters: the seeded random generator is drawn by the model's set-up.
-        self.config = config
         self.output_dir = Path(output_dir)
+        self.state_path = self.output_dir / STATE_FILE
+        saved = read_state(self.state_path, config.epochs) if resume else None
+        self.config = config = resumed_config(config, saved, self.state_path, given)
         self.dist: DistInfo = init_distributed(resolve_device(config.device))
         self.device = self.dist.device
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         self.val_samples = readable(val_samples or []) if self.dist.is_main else []
         torch.manual_seed(config.seed + self.dist.rank)
 
-        self.state_path = self.output_dir / STATE_FILE
-        saved = read_state(self.state_path, config.epochs) if resume else None
-        self.config = config = resolve_augment(config, saved)
         if saved is None:
             check_fresh(self.output_dir)
         start = starting_model(model_config, saved, self.state_path, init_weights, backbone_weights)
