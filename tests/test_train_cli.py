@@ -145,3 +145,10 @@ def test_resume_keeps_the_run_recipe_for_options_not_given_again(
     assert third.exit_code == 0, third.stderr
     assert _start_line(third.stderr).endswith("epoch 3, crops per image 1x32 or 2x16 by batch")
     assert (_saved_config(out)["frozen_blocks"], _saved_config(out)["lr"]) == (0, 2e-5)
+    # Without --epochs, the run's own count: all done.
+    done = runner.invoke(app, ["train", str(one_image), "-o", str(out), *where])
+    assert done.exit_code == 2
+    assert done.stderr == (
+        f"p2pcount: error: {out / 'state.pt'}: already trained 3 epochs; "
+        "ask for more with --epochs\n"
+    )

@@ -372,9 +372,10 @@ def test_resumed_config_keeps_the_run_recipe_for_fields_not_given(tmp_path: Path
     saved = {"train_config": json.dumps(asdict(recorded))}
     state = tmp_path / "state.pt"
     asked = TrainConfig(epochs=5, lr=1e-4, workers=0)  # every other field at its default
-    # Only the fields named as given are the caller's (and epochs, workers, device, precision).
+    # Only the fields named as given are the caller's (and workers, device, precision).
     resumed = resumed_config(asked, saved, state, given={"lr"})
-    assert resumed == replace(recorded, epochs=5, lr=1e-4, workers=0)
+    assert resumed == replace(recorded, lr=1e-4, workers=0)
+    assert resumed_config(asked, saved, state, given={"epochs"}).epochs == 5
     assert resumed.crop_layouts == (CropLayout(4, 128), CropLayout(1, 256))
     # given=None: the caller's whole config, the augment recipe the run's when left None.
     assert resumed_config(asked, saved, state) == replace(asked, augment="robust")

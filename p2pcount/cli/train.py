@@ -19,6 +19,7 @@ AugmentChoice = opt.choice_enum("AugmentChoice", AUGMENTS)
 #: The recipe options of ``train`` (parameter name: the TrainConfig field each sets). On
 #: --resume, a field whose option is not given keeps the resumed run's value.
 _RECIPE_OPTIONS = {
+    "epochs": "epochs",
     "batch_size": "batch_size",
     "crops": "crops_per_image",
     "crop_size": "crop_size",
@@ -48,7 +49,9 @@ def train(
     ] = None,
     data_format: opt.TrainDatasetFormat = None,
     val_format: opt.ValDatasetFormat = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 100,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="Epochs in all (resumed: default the run's).")
+    ] = 100,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images.")] = 8,
     crops: Annotated[int, typer.Option("--crops-per-image", min=1)] = 4,
     crop_size: Annotated[int, typer.Option("--crop-size", min=16)] = 128,
@@ -96,7 +99,8 @@ def train(
         typer.Option(
             "--resume",
             help="Continue from OUTPUT_DIR/state.pt. The recipe options not given again "
-            "(learning rates, crops, --freeze-blocks, --seed, --augment, ...) keep the run's own.",
+            "(--epochs, learning rates, crops, --freeze-blocks, --seed, --augment, ...) keep the "
+            "run's own.",
         ),
     ] = False,
     init_weights: Annotated[
@@ -171,7 +175,8 @@ def train(
     if trainer.dist.is_main:
         stats = summarize(samples)
         first = trainer.start_epoch + 1
-        span = f"epoch {epochs}" if first == epochs else f"epochs {first}–{epochs}"
+        last = trainer.config.epochs
+        span = f"epoch {last}" if first == last else f"epochs {first}–{last}"
         crop_layouts = trainer.config.crop_layouts
         extras = ""
         if len(crop_layouts) > 1:

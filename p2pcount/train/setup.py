@@ -63,9 +63,8 @@ def readable(samples: Sequence[Sample]) -> list[Sample]:
     return kept
 
 
-def read_state(state_path: Path, epochs: int) -> dict:
-    """The training state to resume, checked: p2pcount's keys, an epoch count below
-    ``epochs`` (else there is nothing left to train)."""
+def read_state(state_path: Path) -> dict:
+    """The training state to resume, checked: p2pcount's keys and an epoch count."""
     if not state_path.is_file():
         raise WeightsError(f"{state_path}: nothing to resume (no training state)")
     saved = load_torch_file(state_path, "not a readable training state")
@@ -77,16 +76,21 @@ def read_state(state_path: Path, epochs: int) -> dict:
     epoch = saved["epoch"]
     if not isinstance(epoch, int) or epoch < 0:
         raise WeightsError(f"{state_path}: not a p2pcount training state (epoch {epoch!r})")
-    if epoch >= epochs:
-        raise ConfigError(
-            f"{state_path}: already trained {plural(epoch, 'epoch')}; ask for more with --epochs"
-        )
     return saved
 
 
-#: The :class:`TrainConfig` fields that say how long and where a run trains rather than how:
-#: always the caller's, on resume too.
-_INVOCATION_FIELDS = frozenset({"epochs", "workers", "device", "precision"})
+def check_epochs_left(saved: dict, state_path: Path, epochs: int) -> None:
+    """Refuse to resume a run that has already trained ``epochs`` epochs or more."""
+    if saved["epoch"] >= epochs:
+        raise ConfigError(
+            f"{state_path}: already trained {plural(saved['epoch'], 'epoch')}; "
+            "ask for more with --epochs"
+        )
+
+
+#: The :class:`TrainConfig` fields that say where a run trains rather than how: always the
+#: caller's, on resume too.
+_INVOCATION_FIELDS = frozenset({"workers", "device", "precision"})
 
 
 def resumed_config(
@@ -100,8 +104,9 @@ def resumed_config(
     A new run (``saved`` None) keeps ``config`` (``augment`` None: ``release``). A resumed
     run keeps its own recipe, from its state's ``train_config``, for every field the caller
     did not set: those not named in ``given`` (None names them all, as a caller that builds
-    the whole config means it), and ``augment`` when it is None. ``epochs``, ``workers``,
-    ``device`` and ``precision`` are always ``config``'s. A field the state does not record
+    the whole config means it), and ``augment`` when it is None (``epochs`` too: a run
+    resumed without it goes on to its own count). ``workers``, ``device`` and ``precision``
+    are always ``config``'s. A field the state does not record
     (written before the option existed, or a config that is not p2pcount's JSON) stays as in
     ``config`` (``augment``: ``release``).
 

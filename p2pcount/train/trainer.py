@@ -54,6 +54,7 @@ from p2pcount.train.setup import (
     LAST_FILE,
     LOG_FILE,
     STATE_FILE,
+    check_epochs_left,
     check_fresh,
     distribute,
     make_criterion,
@@ -108,8 +109,10 @@ class Trainer:
         # The order matters: the seeded random generator is drawn by the model's set-up.
         self.output_dir = Path(output_dir)
         self.state_path = self.output_dir / STATE_FILE
-        saved = read_state(self.state_path, config.epochs) if resume else None
+        saved = read_state(self.state_path) if resume else None
         self.config = config = resumed_config(config, saved, self.state_path, given)
+        if saved is not None:
+            check_epochs_left(saved, self.state_path, config.epochs)
         self.dist: DistInfo = init_distributed(resolve_device(config.device))
         self.device = self.dist.device
         self.autocast_dtype = resolve_precision(config.precision, self.device)
