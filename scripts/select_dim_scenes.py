@@ -25,7 +25,7 @@ from PIL import Image, ImageStat
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from p2pcount.data.datasets import load_dataset  # noqa: E402
+from p2pcount.data.datasets import load_dataset, text_lines  # noqa: E402
 from p2pcount.errors import P2PCountError  # noqa: E402
 
 
@@ -44,9 +44,7 @@ def dim_lines(list_file: Path, below: float) -> list[str]:
         OSError: an image cannot be decoded.
     """
     samples = load_dataset(list_file, "list")  # one sample per entry line, in the list's order
-    with list_file.open(encoding="utf-8-sig") as file:
-        lines = [line.rstrip("\r\n") for line in file]
-    entries = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    entries = [line for _, line in text_lines(list_file)]  # the lines load_dataset reads
     return [line for line, s in zip(entries, samples, strict=True) if mean_grey(s.image) < below]
 
 

@@ -210,6 +210,7 @@ stage13_list() {  # stage 13's scenes
       lines v4-mined | odd; lines v5-mined | third; lines v3-mine | cluttered | quarter; }
 }
 stage14_list() { stage13_list; lines v6-mined; }  # stage 14's: and stage 13's false heads
+stage15_list() { stage14_list; lines v7-mined; }  # stage 15's: and v4's false heads
 dim() { $PY scripts/select_dim_scenes.py "$DATA/$1" --below "$DIM"; }  # dim LIST (in $DATA)
 if [ "$STAGE" = 16 ]; then
     [ -f "$DATA/train-v10-stage15.txt" ] && [ -f "$DATA/v7-mined/list.txt" ] ||
@@ -223,8 +224,7 @@ if [ "$STAGE" = 16 ]; then
         $PY scripts/mine_hard_negatives.py "$v5" "$DATA/v8-mine.txt" "$DATA/v8-mined"
     fi
     lines v6-varied > "$DATA/v6-varied.txt"
-    { stage14_list; lines v7-mined; lines v8-mined; dim v6-varied.txt; } \
-        > "$DATA/train-v11-stage16.txt"
+    { stage15_list; lines v8-mined; dim v6-varied.txt; } > "$DATA/train-v11-stage16.txt"
     val_v4 > "$DATA/val-v4-stage9.txt"
     train "$DATA/train-v11-stage16.txt" "$DATA/val-v4-stage9.txt" "${RUNS}synthetic-demo-v11" \
         "$v5" "${EPOCHS[15]}" --lr 1e-5 --freeze-blocks 5 --also-crop 1x256 --seed 6 "$@"
@@ -237,7 +237,7 @@ if [ "$STAGE" = 15 ]; then
     gen v7-val-empty --count "${N[14]}" --seed 52 --min-size 256 --max-size 1024 "${empty[@]}"
     lines v7-val-empty | cluttered > "$DATA/val-v7-cluttered.txt"
     mine_slice "$v9" v7 $((N[11] + N[12])) "${N[13]}"  # after v5-mine.txt and v6-mine.txt
-    { stage14_list; lines v7-mined; } > "$DATA/train-v10-stage15.txt"
+    stage15_list > "$DATA/train-v10-stage15.txt"
     val_v4 > "$DATA/val-v4-stage9.txt"
     train "$DATA/train-v10-stage15.txt" "$DATA/val-v4-stage9.txt" "${RUNS}synthetic-demo-v10" \
         "$v9" "${EPOCHS[14]}" --lr 1e-5 --freeze-blocks 5 --also-crop 1x256 --seed 5 "$@"

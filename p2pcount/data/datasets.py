@@ -211,7 +211,7 @@ def _read_xy_text(path: Path) -> np.ndarray:
     comments.
     """
     rows: list[tuple[float, float]] = []
-    for number, line in _text_lines(path):
+    for number, line in text_lines(path):
         fields = _FIELD_SEPARATORS.split(line.split("#", 1)[0].strip())
         if fields == [""]:
             continue
@@ -276,7 +276,7 @@ def _as_points(values: object, path: Path) -> np.ndarray:
 _FIELD_SEPARATORS = re.compile(r"[\s,;]+")
 
 
-def _text_lines(path: Path) -> list[tuple[int, str]]:
+def text_lines(path: Path) -> list[tuple[int, str]]:
     """The lines of a text file that are neither blank nor whole-line ``#`` comments, as
     (line number, line without its line ending)."""
     try:
@@ -302,7 +302,7 @@ def _list_pairs(list_file: Path) -> list[tuple[Path, Path]]:
         raise DatasetError(f"{list_file}: list file not found")
     base = list_file.parent
     return [
-        _list_line_pair(list_file, number, line, base) for number, line in _text_lines(list_file)
+        _list_line_pair(list_file, number, line, base) for number, line in text_lines(list_file)
     ]
 
 

@@ -106,9 +106,9 @@ def resumed_config(
     did not set: those not named in ``given`` (None names them all, as a caller that builds
     the whole config means it), and ``augment`` when it is None (``epochs`` too: a run
     resumed without it goes on to its own count). ``workers``, ``device`` and ``precision``
-    are always ``config``'s. A field the state does not record
-    (written before the option existed, or a config that is not p2pcount's JSON) stays as in
-    ``config`` (``augment``: ``release``).
+    are always ``config``'s. A field the state does not record (written before the option
+    existed, or a config that is not p2pcount's JSON) stays as in ``config`` (``augment``:
+    ``release``).
 
     Raises:
         WeightsError: the state's recorded recipe is not a valid :class:`TrainConfig`.
